@@ -1,0 +1,72 @@
+# Ensemble CRM. `make help` lists the targets; operations.md in the shared contracts is the law.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+QUEUES ?= crm,sales,marketing,correspondence,integration
+WEB_WORKERS ?= 1
+PYTEST_ARGS ?=
+
+export HOST PORT
+
+.DEFAULT_GOAL := help
+.PHONY: help run test web worker scheduler migrate check lint format lock venv venv-dev clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
+
+$(VENV)/.base-installed: requirements/base.in requirements/constraints.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements/base.in -c requirements/constraints.txt
+	@touch $@
+
+$(VENV)/.dev-installed: $(VENV)/.base-installed requirements/dev.in
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements/dev.in -c requirements/constraints.txt
+	@touch $@
+
+venv: $(VENV)/.base-installed ## Create .venv with the runtime dependencies
+
+venv-dev: $(VENV)/.dev-installed ## Create .venv with the test and check tools too
+
+run: venv ## Everything on this machine: migrate, demo data, web + worker + scheduler (DEBUG on)
+	DEBUG=$${DEBUG:-1} $(PY) manage.py runall --host $(HOST) --port $(PORT)
+
+web: venv ## The web server: HTTP and websockets on $HOST:$PORT
+	$(PY) manage.py collectstatic --noinput -v0
+	$(PY) manage.py integration_mode --from-environment
+	exec $(PY) -m uvicorn config.asgi:application --host $(HOST) --port $(PORT) \
+		--workers $(WEB_WORKERS) --no-access-log --lifespan off --timeout-graceful-shutdown 5
+
+worker: venv ## A Celery worker for QUEUES=crm,sales,… (default: every component)
+	exec $(PY) manage.py run_worker --queues $(QUEUES)
+
+scheduler: venv ## Periodic work: outbox sweeper, stuck-process monitor, webhook retries
+	exec $(PY) manage.py run_scheduler
+
+migrate: venv ## Apply migrations (idempotent)
+	$(PY) manage.py migrate --noinput
+
+test: venv-dev ## Run the whole suite (services from the environment, embedded defaults otherwise)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+check: venv-dev ## Lint, format, types, import contracts, missing migrations
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	DEBUG=1 $(VENV)/bin/mypy .
+	$(VENV)/bin/lint-imports
+	DEBUG=1 $(PY) manage.py makemigrations --check --dry-run
+
+format: venv-dev ## Apply ruff's fixes and formatting
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+lock: ## Re-resolve every dependency and rewrite requirements/constraints.txt
+	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/pip install -q -r requirements/dev.in
+	.venv-lock/bin/pip freeze --exclude-editable > requirements/constraints.txt
+	rm -rf .venv-lock
+
+clean: ## Remove var/ (database, broker folders, mail) — the demo data comes back on make run
+	rm -rf var

@@ -1,0 +1,33 @@
+"""One port for HTTP and websockets.
+
+HTTP goes to Django's WSGI application through a2wsgi's thread pool: one thread hop per request,
+not one per middleware as under Django's own ASGI handler. Websockets go to Channels, behind the
+session authentication and the allowed-hosts check.
+"""
+
+import os
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+from django.core.asgi import get_asgi_application
+
+django_asgi = get_asgi_application()  # sets Django up before anything imports models
+
+from a2wsgi import WSGIMiddleware  # noqa: E402
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+
+from config.routing import websocket_urlpatterns  # noqa: E402
+from config.wsgi import application as wsgi_application  # noqa: E402
+
+WEB_THREADS = int(os.environ.get("WEB_THREADS", "16"))
+
+application = ProtocolTypeRouter(
+    {
+        "http": WSGIMiddleware(wsgi_application, workers=WEB_THREADS),  # type: ignore[arg-type]
+        "websocket": AllowedHostsOriginValidator(
+            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+        ),
+    }
+)

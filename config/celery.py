@@ -1,0 +1,55 @@
+"""The Celery app: one queue per component, JSON only, late acks.
+
+A component's worker consumes its command queue and its lookup queue (`<component>.lookup`), so
+that a backlog of commands never makes a component look down to a details lookup.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from celery import Celery, signals
+from kombu import Queue
+
+from common import correlation
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+COMPONENTS = ("crm", "sales", "marketing", "correspondence", "integration")
+
+
+def lookup_queue(component: str) -> str:
+    return f"{component}.lookup"
+
+
+def queues_for(components: list[str]) -> list[str]:
+    """The broker queues a worker for these components consumes."""
+    names: list[str] = []
+    for component in components:
+        names += [component, lookup_queue(component)]
+    return names
+
+
+app = Celery("ensemble")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.task_queues = [Queue(name) for name in queues_for(list(COMPONENTS))]
+app.autodiscover_tasks()
+
+
+@signals.before_task_publish.connect
+def _carry_correlation_id(headers: dict[str, Any] | None = None, **_: Any) -> None:
+    current = correlation.get()
+    if headers is not None and current and "correlation_id" not in headers:
+        headers["correlation_id"] = current
+
+
+@signals.task_prerun.connect
+def _adopt_correlation_id(task: Any = None, **_: Any) -> None:
+    value = getattr(task.request, "correlation_id", None) if task else None
+    correlation.set(value)
+
+
+@signals.task_postrun.connect
+def _forget_correlation_id(**_: Any) -> None:
+    correlation.set(None)

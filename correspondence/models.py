@@ -1,0 +1,78 @@
+"""Correspondence owns the email templates and every outbound message."""
+
+from __future__ import annotations
+
+import uuid
+
+from django import template as django_template
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+
+ERASED_RECIPIENT = "erased@invalid"
+SUBJECT_MAX_LENGTH = 255
+
+
+class TemplateKey(models.TextChoices):
+    WELCOME = "welcome", "Welcome"
+    RECEIPT = "receipt", "Receipt"
+
+
+class Template(models.Model):
+    """An email in Django template syntax, rendered as plain text (no HTML escaping)."""
+
+    key = models.CharField(max_length=32, primary_key=True, choices=TemplateKey.choices)
+    subject = models.CharField(max_length=200)
+    body = models.TextField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["key"]
+
+    def __str__(self) -> str:
+        return self.get_key_display()
+
+    def clean(self) -> None:
+        # Staff edit templates in the admin: a syntax error is caught there, not at send time.
+        errors = {}
+        for name in ("subject", "body"):
+            try:
+                django_template.Template(getattr(self, name))
+            except django_template.TemplateSyntaxError as error:
+                errors[name] = [str(error)]
+        if errors:
+            raise ValidationError(errors)
+
+
+class MessageStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+
+
+class Message(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    client_id = models.UUIDField(db_index=True)
+    template_key = models.CharField(max_length=32, choices=TemplateKey.choices)
+    recipient = models.EmailField(max_length=254)
+    subject = models.CharField(max_length=SUBJECT_MAX_LENGTH)
+    body = models.TextField(blank=True)
+    status = models.CharField(
+        max_length=10, choices=MessageStatus.choices, default=MessageStatus.QUEUED
+    )
+    # With the template key, the idempotency key of a message: a process id, an order ref.
+    reference = models.CharField(max_length=100)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["template_key", "reference"], name="correspondence_message_unique_ref"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.template_key} {self.reference} ({self.status})"

@@ -1,0 +1,49 @@
+"""Every read of Customer Relations."""
+
+from __future__ import annotations
+
+from functools import reduce
+from operator import and_, or_
+from uuid import UUID
+
+from django.db.models import Q, QuerySet
+
+from common.emails import normalise_email
+from common.errors import NotFound
+from crm.models import Client, Communication, ErasedClient
+
+SEARCHED_FIELDS = ("first_name", "last_name", "email", "company")
+
+
+def client_get(*, client_id: UUID) -> Client:
+    client = Client.objects.filter(id=client_id).first()
+    if client is None:
+        raise NotFound("Client not found.", extra={"client_id": str(client_id)})
+    return client
+
+
+def client_get_by_email(*, email: str) -> Client | None:
+    return Client.objects.filter(email=normalise_email(email)).first()
+
+
+def client_search(*, query: str) -> QuerySet[Client]:
+    """Clients matching every whitespace-separated term in one of the searched fields; an empty
+    query matches everyone."""
+    terms = query.split()
+    if not terms:
+        return Client.objects.all()
+    return Client.objects.filter(reduce(and_, (_term_matches(term) for term in terms)))
+
+
+def _term_matches(term: str) -> Q:
+    return reduce(or_, (Q(**{f"{field}__icontains": term}) for field in SEARCHED_FIELDS))
+
+
+def communication_list(*, client_id: UUID) -> QuerySet[Communication]:
+    return Communication.objects.filter(client_id=client_id).order_by(
+        "-occurred_at", "-recorded_at"
+    )
+
+
+def client_is_erased(*, client_id: UUID) -> bool:
+    return ErasedClient.objects.filter(client_id=client_id).exists()

@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+
+
+class IntegrationConfig(AppConfig):
+    name = "integration"
+    verbose_name = "Integration"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from integration import details, gateway, jobs  # noqa: F401 - registers scheduler jobs
+        from integration.models import IntegrationMode
+
+        gateway.DETAIL_READERS[IntegrationMode.ORCHESTRATION] = details.details_orchestrated

@@ -1,0 +1,151 @@
+"""Request/reply lookups for client details in orchestration.
+
+The orchestrator asks crm and sales at once, each on its lookup queue, and waits for both under one
+deadline (LOOKUP_TIMEOUT). A component that does not answer in time is named unavailable. Answers
+are forgotten once read; their task ids carry the client id so that erasure can find any answer
+that arrived after its asker gave up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+import uuid
+from typing import Any
+from uuid import UUID
+
+from celery.exceptions import TimeoutError as CeleryTimeout
+from django.conf import settings
+
+from config.celery import app, lookup_queue
+from integration import relay
+
+logger = logging.getLogger(__name__)
+
+LOOKUP_TASK = "integration.lookup"
+RESULT_KEY_PREFIX = "celery-task-meta-"
+
+
+def _task_id(client_id: UUID) -> str:
+    return f"lookup-{client_id}-{uuid.uuid4().hex}"
+
+
+def ask(components: list[str], client_id: UUID) -> tuple[dict[str, Any], list[str]]:
+    """Ask each component about a client at once; (answers by component, unavailable ones)."""
+    timeout = settings.LOOKUP_TIMEOUT
+    deadline = time.monotonic() + timeout
+    pending: dict[str, Any] = {}
+    unavailable: list[str] = []
+    for component in components:
+        if relay.broker_suspected_down():
+            unavailable.append(component)
+            continue
+        try:
+            pending[component] = app.send_task(
+                LOOKUP_TASK,
+                args=[component, str(client_id)],
+                queue=lookup_queue(component),
+                task_id=_task_id(client_id),
+                retry=False,
+                expires=timeout + 5,  # an answer nobody waits for is not worth computing
+            )
+        except Exception as error:  # noqa: BLE001 - a broker failure makes the component unavailable
+            logger.warning("lookup to %s not sent: %s", component, error)
+            unavailable.append(component)
+    answers: dict[str, Any] = {}
+    for component, result in pending.items():
+        try:
+            remaining = max(0.001, deadline - time.monotonic())
+            answers[component] = result.get(timeout=remaining, interval=0.005, propagate=True)
+        except CeleryTimeout:
+            unavailable.append(component)
+        except Exception as error:  # noqa: BLE001 - a failing component is an unavailable one
+            logger.warning("lookup to %s failed: %s", component, error)
+            unavailable.append(component)
+        finally:
+            with contextlib.suppress(OSError):  # the file backend: no answer, nothing to forget
+                result.forget()
+    return answers, sorted(unavailable)
+
+
+def forget_client_answers(client_id: UUID) -> int:
+    """Erase every stored lookup answer about a client (answers that came after the asker left)."""
+    pattern = f"{RESULT_KEY_PREFIX}lookup-{client_id}-"
+    backend = app.backend
+    removed = 0
+    client = getattr(backend, "client", None)
+    if client is not None and hasattr(client, "scan_iter"):  # Redis
+        for key in client.scan_iter(match=f"{pattern}*", count=500):
+            removed += int(client.delete(key))
+        return removed
+    path = getattr(backend, "path", None)
+    if path:  # the filesystem result backend
+        from pathlib import Path
+
+        folder = Path(path.decode() if isinstance(path, bytes) else path)
+        for answer in folder.glob(f"{pattern}*"):
+            answer.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+# --- the answering side (runs in the component's worker) --------------------------------------
+
+
+def answer(component: str, client_id: UUID) -> dict[str, Any]:
+    if component == "crm":
+        return _crm_answer(client_id)
+    if component == "sales":
+        return _sales_answer(client_id)
+    raise ValueError(f"{component} answers no lookups")
+
+
+def _crm_answer(client_id: UUID) -> dict[str, Any]:
+    from common.errors import NotFound
+    from crm import selectors as crm_selectors
+
+    try:
+        client = crm_selectors.client_get(client_id=client_id)
+    except NotFound:
+        return {"found": False}
+    communications = crm_selectors.communication_list(client_id=client_id)
+    return {
+        "found": True,
+        "profile": {
+            "id": str(client.id),
+            "email": client.email,
+            "first_name": client.first_name,
+            "last_name": client.last_name,
+            "phone": client.phone,
+            "company": client.company,
+            "marketing_consent": client.marketing_consent,
+            "registered_at": client.registered_at.isoformat(),
+        },
+        "communications": [
+            {
+                "id": str(item.id),
+                "channel": item.channel,
+                "subject": item.subject,
+                "occurred_at": item.occurred_at.isoformat(),
+            }
+            for item in communications
+        ],
+    }
+
+
+def _sales_answer(client_id: UUID) -> dict[str, Any]:
+    from sales import selectors as sales_selectors
+
+    return {
+        "found": True,
+        "purchases": [
+            {
+                "order_ref": item.order_ref,
+                "total": f"{item.total:.2f}",
+                "currency": item.currency,
+                "purchased_at": item.purchased_at.isoformat(),
+            }
+            for item in sales_selectors.purchase_list(client_id=client_id)
+        ],
+    }

@@ -1,0 +1,243 @@
+"""The integration layer's own tables: runtime mode, processes and their trace, the outbox of
+commands, the processed-message records, the gateway's registry and the shop's API tokens."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+
+class IntegrationMode(models.TextChoices):
+    ORCHESTRATION = "orchestration", "Orchestration"
+    CHOREOGRAPHY = "choreography", "Choreography"
+
+
+class RuntimeMode(models.Model):
+    """The mode new processes start in: one row, changed by the admin or `integration_mode`."""
+
+    singleton = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    mode = models.CharField(max_length=20, choices=IntegrationMode.choices)
+    changed_at = models.DateTimeField(auto_now=True)
+    changed_by = models.CharField(max_length=150, blank=True)
+
+    class Meta:
+        verbose_name = "runtime integration mode"
+
+    def __str__(self) -> str:
+        return self.mode
+
+
+class ApiToken(models.Model):
+    """A shop's bearer token. Only a SHA-256 of the token is kept; it is shown once, at issue."""
+
+    name = models.CharField(max_length=100, unique=True)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    prefix = models.CharField(max_length=12, editable=False, help_text="to recognise a token")
+    callback_url = models.URLField(max_length=500, blank=True)
+    webhook_secret = models.CharField(max_length=128, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+class ProcessKind(models.TextChoices):
+    CLIENT_REGISTRATION = "client_registration", "Client registration"
+    CLIENT_UPDATE = "client_update", "Client update"
+    PURCHASE = "purchase", "Purchase"
+    CLIENT_ERASURE = "client_erasure", "Client erasure"
+
+
+class ProcessStatus(models.TextChoices):
+    RUNNING = "running", "Running"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+    STUCK = "stuck", "Stuck"
+    CLOSED = "closed", "Closed"
+
+
+class Process(models.Model):
+    """One business process, whoever drives it. Its id is the correlation id of every message,
+    trace entry and log line it causes."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    kind = models.CharField(max_length=30, choices=ProcessKind.choices)
+    mode = models.CharField(max_length=20, choices=IntegrationMode.choices)
+    status = models.CharField(
+        max_length=12, choices=ProcessStatus.choices, default=ProcessStatus.RUNNING
+    )
+    client_id = models.UUIDField(db_index=True)
+    initiator_token = models.ForeignKey(
+        ApiToken, null=True, blank=True, on_delete=models.SET_NULL, related_name="processes"
+    )
+    initiator_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="processes",
+    )
+    # What the steps need (the registration form, the order). Personal data: erasure wipes it.
+    input = models.JSONField(default=dict, blank=True)
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    last_activity_at = models.DateTimeField(auto_now_add=True)
+    trace_count = models.PositiveIntegerField(default=0, editable=False)
+    current_step = models.CharField(max_length=60, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        verbose_name_plural = "processes"
+        indexes = [
+            models.Index(fields=["status", "last_activity_at"], name="process_status_activity"),
+            models.Index(fields=["-started_at"], name="process_started"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.id}"
+
+    @property
+    def correlation_id(self) -> uuid.UUID:
+        return self.id
+
+
+class TraceKind(models.TextChoices):
+    COMMAND = "command", "Command"
+    EVENT = "event", "Event"
+    DELIVERY = "delivery", "Delivery"
+    STEP = "step", "Step"
+    RETRY = "retry", "Retry"
+    FAILURE = "failure", "Failure"
+    ACTION = "action", "Action"
+
+
+class TraceEntry(models.Model):
+    """What happened in a process, in order. Ids and names only, never personal data."""
+
+    process = models.ForeignKey(Process, on_delete=models.CASCADE, related_name="trace")
+    seq = models.PositiveIntegerField()
+    at = models.DateTimeField()
+    component = models.CharField(max_length=20)
+    name = models.CharField(max_length=80)
+    kind = models.CharField(max_length=10, choices=TraceKind.choices)
+    status = models.CharField(max_length=20)
+    attempt = models.PositiveIntegerField(default=1)
+    detail = models.JSONField(null=True, blank=True)
+    traceback = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["process", "seq"]
+        verbose_name_plural = "trace entries"
+        constraints = [
+            models.UniqueConstraint(fields=["process", "seq"], name="trace_seq_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.seq}. {self.component} {self.name} {self.status}"
+
+
+class StepStatus(models.TextChoices):
+    PENDING = "pending", "Pending (not on the broker yet)"
+    SENT = "sent", "Sent"
+    WAITING = "waiting", "Waiting to retry"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+    SKIPPED = "skipped", "Skipped"
+
+
+class Step(models.Model):
+    """A step of an orchestrated process, and the command that carries it out (the outbox row).
+
+    Its id is the command's message id: every copy sent, first try or retry, carries it, so the
+    component carries the command out once whatever the number of copies.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    process = models.ForeignKey(Process, on_delete=models.CASCADE, related_name="steps")
+    position = models.PositiveSmallIntegerField()
+    name = models.CharField(max_length=60)
+    component = models.CharField(max_length=20)
+    status = models.CharField(max_length=10, choices=StepStatus.choices)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+    result = models.JSONField(default=dict, blank=True)
+    last_error = models.TextField(blank=True)
+    traceback = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["process", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["process", "position"], name="step_position_unique"),
+        ]
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="step_due")]
+
+    def __str__(self) -> str:
+        return f"{self.name} → {self.component} ({self.status})"
+
+
+class ProcessedMessage(models.Model):
+    """That a consumer carried out a message: written in the transaction of the effect."""
+
+    message_id = models.UUIDField()
+    consumer = models.CharField(max_length=80)
+    processed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["message_id", "consumer"], name="processed_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.consumer} {self.message_id}"
+
+
+class RegisteredEmail(models.Model):
+    """The gateway's registry: a normalised email belongs to one client, from the moment its
+    registration starts. It answers 409 for a registration still in flight."""
+
+    email = models.CharField(max_length=254, unique=True)
+    client_id = models.UUIDField(unique=True)
+    process = models.ForeignKey(Process, null=True, blank=True, on_delete=models.SET_NULL)
+    registered_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return str(self.client_id)
+
+
+class OrderKey(models.Model):
+    """client id + order_ref → the purchase process that recorded it (purchases are idempotent)."""
+
+    client_id = models.UUIDField()
+    order_ref = models.CharField(max_length=64)
+    process = models.ForeignKey(Process, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["client_id", "order_ref"], name="order_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.client_id} {self.order_ref}"
+
+
+class ErasedClientId(models.Model):
+    """A client erased through the gateway: its id never answers again."""
+
+    client_id = models.UUIDField(primary_key=True)
+    erased_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return str(self.client_id)

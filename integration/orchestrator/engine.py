@@ -1,0 +1,312 @@
+"""The orchestration engine: start a process, carry out a step, advance, retry, fail, resume.
+
+Everything a step does happens in one transaction in the worker of the step's component: the
+processed-message record, the component's service call, the step marked done, its trace entries,
+the next step's command row. The command is published after commit (integration/relay.py); the
+sweeper resends what is unanswered after T·2^(n-1) s and fails the process when the attempts are
+spent. Copies of a command (timeouts, redeliveries, the sweeper) all carry the step's id, so the
+effect happens once.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import traceback
+from datetime import timedelta
+from typing import Any
+from uuid import UUID
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from common import correlation
+from common.errors import ApplicationError
+from integration import lifecycle, relay
+from integration.models import (
+    Process,
+    ProcessedMessage,
+    ProcessStatus,
+    Step,
+    StepStatus,
+    TraceKind,
+)
+from integration.orchestrator.definitions import StepContext, definition_for
+from integration.tracing import lock_process, trace_record
+
+logger = logging.getLogger(__name__)
+
+RUN_STEP_TASK = "integration.run_step"
+ACTIVE = (StepStatus.PENDING, StepStatus.SENT, StepStatus.WAITING)
+ORCHESTRATOR = "integration"
+
+
+def answer_timeout(attempt: int) -> float:
+    """How long attempt n waits for an answer: T·2^(n-1), ±20 % jitter, at most 600 s."""
+    base = settings.ORCHESTRATOR_STEP_TIMEOUT * 2 ** (attempt - 1)
+    return float(min(600.0, base * random.uniform(0.8, 1.2)))
+
+
+def error_backoff(attempt: int) -> float:
+    """How long to wait before retrying a step that raised: short at first, then as a timeout."""
+    base = min(1.0, settings.ORCHESTRATOR_STEP_TIMEOUT) * 2 ** (attempt - 1)
+    return float(min(600.0, base * random.uniform(0.8, 1.2)))
+
+
+# --- starting and advancing ---------------------------------------------------------------------
+
+
+def process_begin(process: Process) -> None:
+    """Send the first step of a process just created (inside the creating transaction)."""
+    trace_record(
+        process_id=process.id,
+        component=ORCHESTRATOR,
+        name=process.kind,
+        kind=TraceKind.ACTION,
+        status="started",
+        detail={"mode": process.mode},
+    )
+    _send_next(process, after=0, results={})
+
+
+def _context(process: Process, results: dict[str, dict[str, Any]]) -> StepContext:
+    return StepContext(
+        process_id=process.id, client_id=process.client_id, input=process.input, results=results
+    )
+
+
+def _results(process: Process) -> dict[str, dict[str, Any]]:
+    done = process.steps.filter(status=StepStatus.DONE).values_list("name", "result")
+    return dict(done)
+
+
+def _send_next(process: Process, *, after: int, results: dict[str, dict[str, Any]]) -> None:
+    following = definition_for(process.kind).next_step(after, _context(process, results))
+    if following is None:
+        lifecycle.process_finish(process=process, status=ProcessStatus.COMPLETED)
+        return
+    position, definition = following
+    step = Step.objects.create(
+        process=process,
+        position=position,
+        name=definition.name,
+        component=definition.component,
+        status=StepStatus.SENT,
+        attempts=1,
+        sent_at=timezone.now(),
+        next_attempt_at=timezone.now() + timedelta(seconds=answer_timeout(1)),
+    )
+    if process.current_step != step.name:
+        process.current_step = step.name
+        process.save(update_fields=["current_step"])
+    _announce_and_publish(step)
+
+
+def _announce_and_publish(step: Step) -> None:
+    trace_record(
+        process_id=step.process_id,
+        component=ORCHESTRATOR,
+        name=step.name,
+        kind=TraceKind.COMMAND,
+        status="sent",
+        attempt=step.attempts,
+        detail={"to": step.component, "command_id": str(step.id)},
+    )
+    relay.send_after_commit(_outgoing(step))
+
+
+def _outgoing(step: Step) -> relay.Outgoing:
+    return relay.Outgoing(
+        task=RUN_STEP_TASK,
+        args=[str(step.id)],
+        queue=step.component,
+        correlation_id=str(step.process_id),
+        on_failure=lambda: _mark_unpublished(step.id),
+    )
+
+
+def _mark_unpublished(step_id: UUID) -> None:
+    """The broker refused the command: the sweeper sends it within a second of its return."""
+    Step.objects.filter(pk=step_id, status=StepStatus.SENT).update(
+        status=StepStatus.PENDING, next_attempt_at=timezone.now() + timedelta(seconds=1)
+    )
+
+
+# --- carrying out a step (in the component's worker) ------------------------------------------
+
+
+def step_execute(*, step_id: UUID) -> str:
+    """Carry out one copy of a step's command. Returns what happened, for the worker's log."""
+    process_id = Step.objects.filter(pk=step_id).values_list("process_id", flat=True).first()
+    if process_id is None:
+        return "unknown step"
+    with correlation.bound(process_id):
+        try:
+            with transaction.atomic():
+                return _execute_locked(step_id, process_id)
+        except Exception as error:  # noqa: BLE001 - recorded on the step, retried or failed
+            logger.warning("step %s raised %s", step_id, type(error).__name__)
+            _record_error(step_id, process_id, error)
+            return f"error: {type(error).__name__}"
+
+
+def _execute_locked(step_id: UUID, process_id: UUID) -> str:
+    process = lock_process(process_id)
+    step = Step.objects.get(pk=step_id)
+    if step.status not in ACTIVE:
+        return f"ignored: step is {step.status}"
+    if not _claim(step):
+        return "ignored: already processed"
+    definition = definition_for(process.kind).step(step.name)
+    results = _results(process)
+    step.result = definition.run(_context(process, results))
+    step.status = StepStatus.DONE
+    step.done_at = timezone.now()
+    step.next_attempt_at = None
+    step.save(update_fields=["result", "status", "done_at", "next_attempt_at"])
+    trace_record(
+        process_id=process.id,
+        component=step.component,
+        name=step.name,
+        kind=TraceKind.STEP,
+        status="done",
+        attempt=step.attempts,
+    )
+    results[step.name] = step.result
+    lifecycle.process_wake(process=process)
+    _send_next(process, after=step.position, results=results)
+    return "done"
+
+
+def _claim(step: Step) -> bool:
+    """Write the processed record; False when another copy already did (its transaction won)."""
+    try:
+        with transaction.atomic():
+            ProcessedMessage.objects.create(message_id=step.id, consumer=step.component)
+    except IntegrityError:
+        return False
+    return True
+
+
+def _record_error(step_id: UUID, process_id: UUID, error: BaseException) -> None:
+    with transaction.atomic():
+        process = lock_process(process_id)
+        step = Step.objects.get(pk=step_id)
+        if step.status not in ACTIVE:
+            return
+        step.last_error = f"{type(error).__name__}: {error}"[:2000]
+        permanent = isinstance(error, ApplicationError)
+        if permanent or step.attempts >= settings.ORCHESTRATOR_MAX_ATTEMPTS:
+            _fail(process, step, reason="refused" if permanent else "error", error=error)
+            return
+        delay = error_backoff(step.attempts)
+        step.status = StepStatus.WAITING
+        step.next_attempt_at = timezone.now() + timedelta(seconds=delay)
+        step.save(update_fields=["status", "next_attempt_at", "last_error"])
+        trace_record(
+            process_id=process.id,
+            component=step.component,
+            name=step.name,
+            kind=TraceKind.RETRY,
+            status="error",
+            attempt=step.attempts,
+            detail={"error": type(error).__name__, "retry_in": round(delay, 3)},
+            error=error,
+        )
+
+
+def _fail(process: Process, step: Step, *, reason: str, error: BaseException | None) -> None:
+    step.status = StepStatus.FAILED
+    step.next_attempt_at = None
+    if error is not None:
+        step.traceback = "".join(traceback.format_exception(error))[-20_000:]
+    step.save(update_fields=["status", "next_attempt_at", "last_error", "traceback"])
+    detail: dict[str, Any] = {"reason": reason, "attempts": step.attempts}
+    if error is not None:
+        detail["error"] = type(error).__name__
+    trace_record(
+        process_id=process.id,
+        component=step.component if error is not None else ORCHESTRATOR,
+        name=step.name,
+        kind=TraceKind.FAILURE,
+        status="failed",
+        attempt=step.attempts,
+        detail=detail,
+        error=error,
+    )
+    lifecycle.process_finish(process=process, status=ProcessStatus.FAILED)
+
+
+# --- the sweeper (scheduler) ------------------------------------------------------------------
+
+
+def steps_sweep(*, limit: int = 200) -> int:
+    """Send what is due: unpublished commands, retries after an error, answers timed out."""
+    now = timezone.now()
+    due = list(
+        Step.objects.filter(status__in=ACTIVE, next_attempt_at__lte=now)
+        .order_by("next_attempt_at")
+        .values_list("id", "process_id")[:limit]
+    )
+    for step_id, process_id in due:
+        with correlation.bound(process_id), transaction.atomic():
+            _sweep_one(step_id, process_id, now)
+    return len(due)
+
+
+def _sweep_one(step_id: UUID, process_id: UUID, now: Any) -> None:
+    process = lock_process(process_id)  # also serialises two schedulers on the same step
+    step = Step.objects.get(pk=step_id)
+    if step.status not in ACTIVE or step.next_attempt_at is None or step.next_attempt_at > now:
+        return
+    if step.status == StepStatus.PENDING:  # never reached the broker: not a new attempt
+        step.status = StepStatus.SENT
+        step.next_attempt_at = now + timedelta(seconds=answer_timeout(step.attempts))
+        step.save(update_fields=["status", "next_attempt_at"])
+        relay.send_after_commit(_outgoing(step))
+        return
+    if step.status == StepStatus.SENT:
+        waited = (now - step.sent_at).total_seconds() if step.sent_at else 0.0
+        trace_record(
+            process_id=process.id,
+            component=ORCHESTRATOR,
+            name=step.name,
+            kind=TraceKind.RETRY,
+            status="timed_out",
+            attempt=step.attempts,
+            detail={"to": step.component, "waited": round(waited, 3)},
+        )
+        if step.attempts >= settings.ORCHESTRATOR_MAX_ATTEMPTS:
+            step.last_error = f"no answer from {step.component} after {step.attempts} attempts"
+            _fail(process, step, reason="timeout", error=None)
+            return
+    _resend(step, now)
+
+
+def _resend(step: Step, now: Any) -> None:
+    step.attempts += 1
+    step.status = StepStatus.SENT
+    step.sent_at = now
+    step.next_attempt_at = now + timedelta(seconds=answer_timeout(step.attempts))
+    step.save(update_fields=["attempts", "status", "sent_at", "next_attempt_at"])
+    _announce_and_publish(step)
+
+
+# --- people's actions -------------------------------------------------------------------------
+
+
+def step_retry(*, step_id: UUID, by: str) -> Step:
+    """Retry a failed step by hand: the process runs again from that step, with fresh attempts."""
+    process_id = Step.objects.values_list("process_id", flat=True).get(pk=step_id)
+    with correlation.bound(process_id), transaction.atomic():
+        process = lock_process(process_id)
+        step = Step.objects.get(pk=step_id)
+        if step.status != StepStatus.FAILED or process.status != ProcessStatus.FAILED:
+            raise ApplicationError("only a failed step of a failed process can be retried")
+        lifecycle.process_resume(process=process, by=by, detail={"step": step.name})
+        step.attempts = 0
+        step.last_error = ""
+        step.traceback = ""
+        _resend(step, timezone.now())
+        return step

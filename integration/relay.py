@@ -1,0 +1,79 @@
+"""The outbox relay: puts messages whose rows are committed onto the broker.
+
+Rows are written in the transaction of the change that caused them; this module publishes them
+after commit, once, with a short connect timeout and no retry, so that a broker that is down never
+delays an HTTP answer. When publishing fails the row is marked for the sweeper, which sends it as
+soon as the broker is back. After one failure the relay stops trying for a few seconds (a circuit
+breaker), so a burst of requests does not pay one connect timeout each.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import transaction
+
+from common import correlation
+from config.celery import app
+
+logger = logging.getLogger(__name__)
+
+BREAKER_SECONDS = 3.0
+_broker_down_until = 0.0
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    task: str
+    args: list[Any]
+    queue: str
+    correlation_id: str | None = None
+    expires: float | None = None
+    on_failure: Callable[[], None] | None = field(default=None, compare=False)
+
+
+def broker_suspected_down() -> bool:
+    return time.monotonic() < _broker_down_until
+
+
+def _trip_breaker() -> None:
+    global _broker_down_until
+    _broker_down_until = time.monotonic() + BREAKER_SECONDS
+
+
+def send_now(message: Outgoing) -> bool:
+    """Publish one message; False (and the row left to the sweeper) when the broker refused."""
+    if broker_suspected_down():
+        return False
+    headers = {"correlation_id": message.correlation_id or correlation.get()}
+    try:
+        app.send_task(
+            message.task,
+            args=message.args,
+            queue=message.queue,
+            headers=headers,
+            retry=False,
+            expires=message.expires,
+        )
+    except Exception as error:  # noqa: BLE001 - any broker failure leaves the row to the sweeper
+        logger.warning("broker refused %s for %s: %s", message.task, message.queue, error)
+        _trip_breaker()
+        return False
+    return True
+
+
+def send_after_commit(message: Outgoing) -> None:
+    """Publish when (and only if) the surrounding transaction commits."""
+
+    def publish() -> None:
+        if not send_now(message) and message.on_failure is not None:
+            try:
+                message.on_failure()
+            except Exception:  # the sweeper finds the row by its deadline anyway
+                logger.exception("could not mark %s for the sweeper", message.task)
+
+    transaction.on_commit(publish)

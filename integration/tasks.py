@@ -1,0 +1,29 @@
+"""Celery tasks of the integration layer. They take ids and call one function each."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from celery import shared_task
+
+from integration import lookups
+from integration.orchestrator import engine
+
+
+@shared_task(name="integration.ping")
+def ping(payload: str = "ping") -> str:
+    """A round trip through the broker and a worker, for readiness checks and smoke tests."""
+    return f"pong:{payload}"
+
+
+@shared_task(name=engine.RUN_STEP_TASK, ignore_result=True)
+def run_step(step_id: str) -> str:
+    """Carry out one copy of an orchestrated step's command (on the step's component queue)."""
+    return engine.step_execute(step_id=UUID(step_id))
+
+
+@shared_task(name=lookups.LOOKUP_TASK)
+def lookup(component: str, client_id: str) -> dict[str, Any]:
+    """Answer a details lookup from the component's own data (on its lookup queue)."""
+    return lookups.answer(component, UUID(client_id))

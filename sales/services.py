@@ -1,0 +1,56 @@
+"""Every write of Sales. Each function is one transaction and raises only `common.errors`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from uuid import UUID
+
+from django.db import transaction
+from django.utils import timezone
+
+from common.money import normalise_currency, positive_amount
+from common.validation import full_clean_or_raise
+from sales.models import CustomerAccount, Purchase
+
+
+def account_open(*, client_id: UUID) -> CustomerAccount:
+    """Open the client's account; opening it again returns the one that exists, as it is."""
+    with transaction.atomic():
+        account, _ = CustomerAccount.objects.get_or_create(client_id=client_id)
+    return account
+
+
+def purchase_record(
+    *,
+    client_id: UUID,
+    order_ref: str,
+    total: Decimal,
+    currency: str,
+    purchased_at: datetime | None = None,
+) -> tuple[Purchase, bool]:
+    """Record an order once: the same order_ref for the same client returns the first record
+    (created False), whatever the replay carries."""
+    order_ref = order_ref.strip()
+    fields = {
+        "total": positive_amount(total),
+        "currency": normalise_currency(currency),
+        "purchased_at": purchased_at or timezone.now(),
+    }
+    full_clean_or_raise(Purchase(client_id=client_id, order_ref=order_ref, **fields))
+    with transaction.atomic():
+        return Purchase.objects.get_or_create(
+            client_id=client_id, order_ref=order_ref, defaults=fields
+        )
+
+
+def client_sales_erase(*, client_id: UUID) -> None:
+    """Forget the client in Sales: the account and every purchase.
+
+    Purchases would normally outlive a person for accounting, but here they carry nothing
+    beyond the person's id and amounts, and the brief treats them as personal data: deleted.
+    Erasing an unknown client does nothing.
+    """
+    with transaction.atomic():
+        CustomerAccount.objects.filter(client_id=client_id).delete()
+        Purchase.objects.filter(client_id=client_id).delete()

@@ -1,0 +1,48 @@
+"""Fixtures shared by the whole suite."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+
+from config.celery import app as celery_app
+from tests.support import processes
+
+
+@pytest.fixture
+def celery_eager() -> Iterator[None]:
+    """Unit tests only: run tasks in-process. Flow tests use real workers instead."""
+    celery_app.conf.task_always_eager = True
+    celery_app.conf.task_eager_propagates = True
+    try:
+        yield
+    finally:
+        celery_app.conf.task_always_eager = False
+        celery_app.conf.task_eager_propagates = False
+
+
+@pytest.fixture(scope="session")
+def clean_broker(django_db_setup: Any) -> None:
+    """Start the run with empty queues: nothing a previous run left behind reaches our workers."""
+    if settings.CELERY_BROKER_URL.startswith("filesystem"):
+        options = settings.CELERY_BROKER_TRANSPORT_OPTIONS
+        folders = [Path(options[key]) for key in ("data_folder_in", "control_folder")]
+        folders.append(Path(settings.CELERY_RESULT_BACKEND.removeprefix("file://")))
+        for folder in folders:
+            for leftover in folder.iterdir():
+                leftover.unlink()
+    else:
+        celery_app.control.purge()
+
+
+@pytest.fixture(scope="session")
+def child_env(django_db_setup: Any, clean_broker: None) -> dict[str, str]:
+    return processes.child_environment()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    processes.kill_leftovers()
