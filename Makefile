@@ -57,6 +57,7 @@ check: venv-dev ## Lint, format, types, import contracts, missing migrations
 	DEBUG=1 $(VENV)/bin/mypy .
 	$(VENV)/bin/lint-imports
 	DEBUG=1 $(PY) manage.py makemigrations --check --dry-run
+	DEBUG=1 $(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
 
 format: venv-dev ## Apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .

@@ -153,6 +153,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "ComponentEnum": "integration.serializers.COMPONENTS",
+        "ModeEnum": "integration.models.IntegrationMode",
+        "ProcessKindEnum": "integration.models.ProcessKind",
+        "ProcessStatusEnum": "integration.models.ProcessStatus",
+        "TraceKindEnum": "integration.models.TraceKind",
+    },
 }
 
 # --- channels ----------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ class IntegrationConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from integration import details, gateway, jobs  # noqa: F401 - registers scheduler jobs
+        from integration import details, gateway, jobs, schema  # noqa: F401 - jobs, schema hooks
         from integration.models import IntegrationMode
 
         gateway.DETAIL_READERS[IntegrationMode.ORCHESTRATION] = details.details_orchestrated

@@ -241,3 +241,187 @@ class ErasedClientId(models.Model):
 
     def __str__(self) -> str:
         return str(self.client_id)
+
+
+# --- choreography: the event bus ------------------------------------------------------------------
+
+
+class EventRecord(models.Model):
+    """An event as published: written in the publisher's transaction, with one delivery per
+    listener enabled at that moment. The payload may hold personal data: erasure wipes it."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=60, db_index=True)
+    schema_version = models.PositiveSmallIntegerField(default=1)
+    source = models.CharField(max_length=20, help_text="the component that published it")
+    process = models.ForeignKey(
+        Process, null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
+    )
+    client_id = models.UUIDField(null=True, blank=True, db_index=True)
+    payload = models.JSONField(default=dict, blank=True)
+    published_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-published_at"]
+        verbose_name = "event"
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.id}"
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", "Pending (not on the broker yet)"
+    SENT = "sent", "Sent"
+    WAITING = "waiting", "Waiting to retry"
+    HELD = "held", "Held (listener paused)"
+    DONE = "done", "Done"
+    DEAD = "dead", "Dead (out of retries)"
+    SKIPPED = "skipped", "Skipped"
+
+
+class Delivery(models.Model):
+    """One event to one listener (the outbox row of choreography). Its id is the message id the
+    listener's processed record is keyed on: a replay is a new delivery."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    event = models.ForeignKey(EventRecord, on_delete=models.CASCADE, related_name="deliveries")
+    process = models.ForeignKey(
+        Process, null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    listener = models.CharField(max_length=80, db_index=True)
+    component = models.CharField(max_length=20)
+    status = models.CharField(max_length=10, choices=DeliveryStatus.choices)
+    attempts = models.PositiveIntegerField(default=0, help_text="times the listener ran and raised")
+    sends = models.PositiveIntegerField(default=0, help_text="times it was put on the broker")
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+    replay = models.BooleanField(default=False)
+    last_error = models.TextField(blank=True)
+    traceback = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        verbose_name_plural = "deliveries"
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="delivery_due"),
+            models.Index(fields=["listener", "status", "created_at"], name="delivery_backlog"),
+            models.Index(fields=["process", "status"], name="delivery_open"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event.name} → {self.listener} ({self.status})"
+
+
+class ListenerState(models.TextChoices):
+    ENABLED = "enabled", "Enabled"
+    PAUSED = "paused", "Paused (backlog held)"
+    DISABLED = "disabled", "Disabled (gets nothing)"
+
+
+class ListenerSwitch(models.Model):
+    """A listener's switch. A listener with no row is enabled."""
+
+    listener = models.CharField(max_length=80, unique=True)
+    state = models.CharField(max_length=10, choices=ListenerState.choices)
+    changed_at = models.DateTimeField(auto_now=True)
+    changed_by = models.CharField(max_length=150, blank=True)
+
+    class Meta:
+        ordering = ["listener"]
+
+    def __str__(self) -> str:
+        return f"{self.listener} {self.state}"
+
+
+class AuditEntry(models.Model):
+    """What a person (or an operator's command) did to the integration layer."""
+
+    at = models.DateTimeField(auto_now_add=True)
+    actor = models.CharField(max_length=150)
+    action = models.CharField(max_length=60)
+    target = models.CharField(max_length=200, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-at"]
+        verbose_name_plural = "audit entries"
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.actor} {self.action} {self.target}"
+
+
+# --- the shop API: idempotency and webhooks -------------------------------------------------------
+
+
+class IdempotencyRecord(models.Model):
+    """The first answer to a POST/PATCH with an Idempotency-Key, replayed for the same key and
+    body (scoped to token + method + path). In flight until the answer is stored."""
+
+    token = models.ForeignKey(ApiToken, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    method = models.CharField(max_length=10)
+    path = models.CharField(max_length=500)
+    request_hash = models.CharField(max_length=64)
+    in_flight = models.BooleanField(default=True)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.JSONField(null=True, blank=True)
+    response_headers = models.JSONField(default=dict, blank=True)
+    client_id = models.UUIDField(null=True, blank=True, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["token", "key", "method", "path"], name="idempotency_key_scope"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path} [{self.key}]"
+
+
+class WebhookStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DELIVERED = "delivered", "Delivered"
+    FAILED = "failed", "Failed (gave up)"
+
+
+class WebhookDelivery(models.Model):
+    """One notification to a shop's callback URL, retried with backoff until a 2xx (24 h)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    token = models.ForeignKey(ApiToken, on_delete=models.CASCADE, related_name="webhooks")
+    process = models.ForeignKey(Process, on_delete=models.CASCADE, related_name="webhooks")
+    event = models.CharField(max_length=30)
+    payload = models.JSONField()
+    status = models.CharField(
+        max_length=10, choices=WebhookStatus.choices, default=WebhookStatus.PENDING
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "webhook deliveries"
+
+    def __str__(self) -> str:
+        return f"{self.event} {self.process_id}"
+
+
+class WebhookAttempt(models.Model):
+    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="tries")
+    at = models.DateTimeField(auto_now_add=True)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["at"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%H:%M:%S} {self.status_code or self.error}"

@@ -7,9 +7,11 @@ from typing import Any
 
 from rest_framework import serializers
 
-from integration.models import Process, TraceEntry
+from integration.models import IntegrationMode, Process, ProcessKind, TraceEntry
 
 COMPONENTS = ["crm", "sales", "marketing", "correspondence", "integration"]
+SOURCES = ["orchestrator", "sales-replica"]
+CHANNELS = ["email", "phone", "note"]
 
 
 class ClientRegistrationRequest(serializers.Serializer):
@@ -75,9 +77,9 @@ class ProcessLinks(serializers.Serializer):
 class ProcessStarted(serializers.Serializer):
     process_id = serializers.UUIDField()
     client_id = serializers.UUIDField()
-    kind = serializers.ChoiceField(choices=[c for c, _ in Process._meta.get_field("kind").choices])  # type: ignore[union-attr]
+    kind = serializers.ChoiceField(choices=ProcessKind.choices)
     status = serializers.CharField()
-    mode = serializers.ChoiceField(choices=["orchestration", "choreography"])
+    mode = serializers.ChoiceField(choices=IntegrationMode.choices)
     links = ProcessLinks()
 
 
@@ -111,7 +113,7 @@ class ProcessOut(serializers.ModelSerializer):
 
 class CommunicationOut(serializers.Serializer):
     id = serializers.UUIDField()
-    channel = serializers.ChoiceField(choices=["email", "phone", "note"])
+    channel = serializers.ChoiceField(choices=CHANNELS)
     subject = serializers.CharField()
     occurred_at = serializers.DateTimeField()
 
@@ -125,13 +127,13 @@ class PurchaseOut(serializers.Serializer):
 
 class ServedBy(serializers.Serializer):
     # `source` is a Field attribute: the field of that name is declared in get_fields.
-    mode = serializers.ChoiceField(choices=["orchestration", "choreography"])
+    mode = serializers.ChoiceField(choices=IntegrationMode.choices)
     as_of = serializers.DateTimeField(allow_null=True)
     unavailable = serializers.ListField(child=serializers.ChoiceField(choices=COMPONENTS))
 
     def get_fields(self) -> dict[str, serializers.Field]:
         fields = super().get_fields()
-        fields["source"] = serializers.ChoiceField(choices=["orchestrator", "sales-replica"])
+        fields["source"] = serializers.ChoiceField(choices=SOURCES)
         return fields
 
 

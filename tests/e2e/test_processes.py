@@ -8,8 +8,10 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from email.message import Message
 from pathlib import Path
 
 import pytest
@@ -31,12 +33,13 @@ def web_and_worker(child_env: dict[str, str]) -> Iterator[str]:
         yield base
 
 
-def _get(url: str) -> tuple[int, str, dict[str, str]]:
+def _get(url: str) -> tuple[int, str, Message]:
+    """Status, body and headers (looked up case-insensitively) of a GET."""
     try:
         with urllib.request.urlopen(url, timeout=10) as response:
-            return response.status, response.read().decode(), dict(response.headers)
+            return response.status, response.read().decode(), response.headers
     except urllib.error.HTTPError as error:
-        return error.code, error.read().decode(), dict(error.headers)
+        return error.code, error.read().decode(), error.headers
 
 
 @pytest.mark.broker
