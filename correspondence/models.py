@@ -76,3 +76,17 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.template_key} {self.reference} ({self.status})"
+
+
+class Recipient(models.Model):
+    """Correspondence's copy of where a client's email goes (choreography), kept by crm's events;
+    `client_version` keeps an older event from moving it backwards."""
+
+    client_id = models.UUIDField(primary_key=True)
+    email = models.EmailField(max_length=254)
+    first_name = models.CharField(max_length=150)
+    client_version = models.PositiveBigIntegerField()
+    as_of = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.client_id} (v{self.client_version})"

@@ -7,7 +7,7 @@ from uuid import UUID
 from django.db.models import QuerySet
 
 from common.errors import NotFound
-from correspondence.models import Message
+from correspondence.models import Message, Recipient
 
 
 def message_list(*, client_id: UUID) -> QuerySet[Message]:
@@ -19,3 +19,7 @@ def message_get(*, message_id: UUID) -> Message:
     if message is None:
         raise NotFound("Message not found.", extra={"message_id": str(message_id)})
     return message
+
+
+def recipient_get(*, client_id: UUID) -> Recipient | None:
+    return Recipient.objects.filter(client_id=client_id).first()

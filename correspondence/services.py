@@ -10,7 +10,7 @@ from uuid import UUID
 from django import template as django_template
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from common.emails import normalise_email
@@ -22,6 +22,7 @@ from correspondence.models import (
     SUBJECT_MAX_LENGTH,
     Message,
     MessageStatus,
+    Recipient,
     Template,
 )
 
@@ -125,3 +126,31 @@ def message_erase_client(*, client_id: UUID) -> None:
         Message.objects.filter(client_id=client_id).update(
             recipient=ERASED_RECIPIENT, subject="", body="", error=""
         )
+
+
+# --- recipients (choreography) ----------------------------------------------------------------
+
+
+def recipient_apply(*, client_id: UUID, client_version: int, email: str, first_name: str) -> bool:
+    """Bring the recipient to this version of the client; False when it holds this or newer."""
+    fields = {
+        "email": normalise_email(email),
+        "first_name": first_name,
+        "client_version": client_version,
+        "as_of": timezone.now(),
+    }
+    with transaction.atomic():
+        if Recipient.objects.filter(client_id=client_id, client_version__lt=client_version).update(
+            **fields
+        ):
+            return True
+        try:
+            with transaction.atomic():
+                Recipient.objects.create(client_id=client_id, **fields)
+        except IntegrityError:
+            return False
+    return True
+
+
+def recipient_erase(*, client_id: UUID) -> None:
+    Recipient.objects.filter(client_id=client_id).delete()

@@ -7,7 +7,11 @@ class IntegrationConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from integration import details, gateway, jobs, schema  # noqa: F401 - jobs, schema hooks
+        from integration import choreography, details, gateway, handlers
+        from integration import jobs, schema  # noqa: F401 - scheduler jobs, OpenAPI hooks
         from integration.models import IntegrationMode
 
+        gateway.STARTERS[IntegrationMode.CHOREOGRAPHY] = choreography.process_begin
         gateway.DETAIL_READERS[IntegrationMode.ORCHESTRATION] = details.details_orchestrated
+        gateway.DETAIL_READERS[IntegrationMode.CHOREOGRAPHY] = details.details_choreographed
+        handlers.connect()

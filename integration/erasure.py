@@ -1,7 +1,8 @@
 """Erasure inside the integration layer: what it keeps about a client, it forgets.
 
 Process inputs and step results (the registration form, contact details handed between steps),
-failure text that may quote them, the gateway's registry and stored lookup answers. The client id
+failure text that may quote them, event payloads, the gateway's registry and stored lookup
+answers. The client id
 stays, as a tombstone, so that nothing late brings the client back.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from integration import lookups
+from integration import bus, lookups
 from integration.models import ErasedClientId, Process, RegisteredEmail, Step, TraceEntry
 
 
@@ -24,4 +25,10 @@ def scrub_integration(*, client_id: UUID) -> dict[str, Any]:
     registry, _ = RegisteredEmail.objects.filter(client_id=client_id).delete()
     ErasedClientId.objects.get_or_create(client_id=client_id)
     answers = lookups.forget_client_answers(client_id)
-    return {"processes": scrubbed, "registry": registry, "lookup_answers": answers}
+    events = bus.forget_client_events(client_id=client_id)
+    return {
+        "processes": scrubbed,
+        "registry": registry,
+        "lookup_answers": answers,
+        "events": events,
+    }

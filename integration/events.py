@@ -77,6 +77,7 @@ class ClientUpdated(Event):
     phone: str
     company: str
     marketing_consent: bool
+    registered_at: str
 
 
 @dataclass(frozen=True, kw_only=True)

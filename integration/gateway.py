@@ -23,7 +23,9 @@ from django.utils import timezone
 from common import correlation
 from common.emails import normalise_email
 from common.errors import Conflict, NotFound, ValidationFailed
+from crm import handlers as crm_handlers
 from crm import selectors as crm_selectors
+from crm import services as crm_services
 from integration import modes
 from integration.models import (
     ApiToken,
@@ -320,3 +322,31 @@ def client_details(*, client_id: UUID) -> dict[str, Any]:
     _require_known(client_id)
     mode = modes.mode_get()
     return DETAIL_READERS[mode](client_id)
+
+
+# --- staff writes that are not processes ----------------------------------------------------------
+
+CHANNELS = ("email", "phone", "note")
+
+
+@transaction.atomic
+def communication_add(
+    *, client_id: UUID, channel: str, subject: str, body: str, initiator: Initiator
+) -> None:
+    """A person records a call, a note or an email with a client. crm writes it at once; in
+    choreography it also tells the components that keep a copy."""
+    _require_known(client_id)
+    errors: dict[str, list[str]] = {}
+    if channel not in CHANNELS:
+        errors["channel"] = ["Choose email, phone or note."]
+    if not subject.strip() or len(subject) > 200 or "\x00" in subject:
+        errors["subject"] = ["A subject of 1 to 200 characters is required."]
+    if "\x00" in body:
+        errors["body"] = ["Null characters are not allowed."]
+    if errors:
+        raise ValidationFailed("The communication has invalid fields.", errors=errors)
+    communication = crm_services.communication_record(
+        client_id=client_id, channel=channel, subject=subject.strip(), body=body
+    )
+    if modes.mode_get() == IntegrationMode.CHOREOGRAPHY:
+        crm_handlers.publish_communication(communication)

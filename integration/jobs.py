@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from integration import bus, monitoring
 from integration.orchestrator import engine
 from integration.scheduler import job
 
@@ -10,3 +11,15 @@ from integration.scheduler import job
 def sweep_steps() -> int:
     """Send unpublished commands, retries that are due, and resend unanswered ones."""
     return engine.steps_sweep()
+
+
+@job("bus.sweep_deliveries", every=0.5)
+def sweep_deliveries() -> int:
+    """Send unpublished deliveries, retries that are due, and resend unacknowledged ones."""
+    return bus.deliveries_sweep()
+
+
+@job("monitor.stuck_processes", every=5)
+def mark_stuck() -> int:
+    """Running processes with work pending and no trace entry for STUCK_AFTER become stuck."""
+    return monitoring.mark_stuck_processes()

@@ -15,7 +15,6 @@ import uuid
 from typing import Any
 from uuid import UUID
 
-from celery.exceptions import TimeoutError as CeleryTimeout
 from django.conf import settings
 
 from config.celery import app, lookup_queue
@@ -25,6 +24,7 @@ logger = logging.getLogger(__name__)
 
 LOOKUP_TASK = "integration.lookup"
 RESULT_KEY_PREFIX = "celery-task-meta-"
+POLL_SECONDS = 0.004
 
 
 def _task_id(client_id: UUID) -> str:
@@ -52,21 +52,33 @@ def ask(components: list[str], client_id: UUID) -> tuple[dict[str, Any], list[st
             )
         except Exception as error:  # noqa: BLE001 - a broker failure makes the component unavailable
             logger.warning("lookup to %s not sent: %s", component, error)
+            relay.trip_breaker()
             unavailable.append(component)
-    answers: dict[str, Any] = {}
-    for component, result in pending.items():
-        try:
-            remaining = max(0.001, deadline - time.monotonic())
-            answers[component] = result.get(timeout=remaining, interval=0.005, propagate=True)
-        except CeleryTimeout:
-            unavailable.append(component)
-        except Exception as error:  # noqa: BLE001 - a failing component is an unavailable one
-            logger.warning("lookup to %s failed: %s", component, error)
-            unavailable.append(component)
-        finally:
-            with contextlib.suppress(OSError):  # the file backend: no answer, nothing to forget
-                result.forget()
+    answers = _collect(pending, deadline)
+    unavailable += [component for component in pending if component not in answers]
     return answers, sorted(unavailable)
+
+
+def _collect(pending: dict[str, Any], deadline: float) -> dict[str, Any]:
+    """Poll the answers until all are in or the deadline passes. (Celery's own result.get()
+    checks its timeout only between one-second waits on Redis: too coarse for this deadline.)"""
+    answers: dict[str, Any] = {}
+    waiting = dict(pending)
+    while waiting:
+        for component, result in list(waiting.items()):
+            if result.ready():
+                del waiting[component]
+                if result.successful():
+                    answers[component] = result.result
+                else:
+                    logger.warning("lookup to %s failed: %s", component, result.result)
+        if not waiting or time.monotonic() >= deadline:
+            break
+        time.sleep(POLL_SECONDS)
+    for result in pending.values():
+        with contextlib.suppress(OSError):  # the file backend: no answer, nothing to forget
+            result.forget()
+    return answers
 
 
 def forget_client_answers(client_id: UUID) -> int:
@@ -135,17 +147,19 @@ def _crm_answer(client_id: UUID) -> dict[str, Any]:
 
 
 def _sales_answer(client_id: UUID) -> dict[str, Any]:
+    return {"found": True, "purchases": purchases_of(client_id)}
+
+
+def purchases_of(client_id: UUID) -> list[dict[str, Any]]:
+    """A client's purchases in the details shape, newest first (sales' own data)."""
     from sales import selectors as sales_selectors
 
-    return {
-        "found": True,
-        "purchases": [
-            {
-                "order_ref": item.order_ref,
-                "total": f"{item.total:.2f}",
-                "currency": item.currency,
-                "purchased_at": item.purchased_at.isoformat(),
-            }
-            for item in sales_selectors.purchase_list(client_id=client_id)
-        ],
-    }
+    return [
+        {
+            "order_ref": item.order_ref,
+            "total": f"{item.total:.2f}",
+            "currency": item.currency,
+            "purchased_at": item.purchased_at.isoformat(),
+        }
+        for item in sales_selectors.purchase_list(client_id=client_id)
+    ]

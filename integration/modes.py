@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import transaction
 
 from common.errors import ValidationFailed
-from integration.models import IntegrationMode, RuntimeMode
+from integration.models import AuditEntry, IntegrationMode, RuntimeMode
 
 DEFAULT_MODE = IntegrationMode.ORCHESTRATION
 
@@ -16,16 +16,29 @@ def mode_get() -> str:
     return row.mode if row else DEFAULT_MODE
 
 
-@transaction.atomic
 def mode_set(*, mode: str, changed_by: str = "") -> str:
-    """Switch the mode for processes that start from now on; in-flight ones keep theirs."""
+    """Switch the mode for processes that start from now on; in-flight ones keep theirs.
+    Switching to choreography first fills the replicas from their owners."""
     if mode not in IntegrationMode.values:
         raise ValidationFailed(
             f"unknown mode {mode!r}", errors={"mode": ["Choose orchestration or choreography."]}
         )
-    RuntimeMode.objects.update_or_create(
-        singleton=1, defaults={"mode": mode, "changed_by": changed_by}
-    )
+    before = mode_get()
+    if mode == IntegrationMode.CHOREOGRAPHY and before != mode:
+        from integration.replicas import replicas_fill
+
+        replicas_fill(by=changed_by or "system")
+    with transaction.atomic():
+        RuntimeMode.objects.update_or_create(
+            singleton=1, defaults={"mode": mode, "changed_by": changed_by}
+        )
+        if before != mode:
+            AuditEntry.objects.create(
+                actor=changed_by or "system",
+                action="mode.switch",
+                target=mode,
+                detail={"from": before},
+            )
     return mode
 
 

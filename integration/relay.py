@@ -40,7 +40,7 @@ def broker_suspected_down() -> bool:
     return time.monotonic() < _broker_down_until
 
 
-def _trip_breaker() -> None:
+def trip_breaker() -> None:
     global _broker_down_until
     _broker_down_until = time.monotonic() + BREAKER_SECONDS
 
@@ -61,7 +61,7 @@ def send_now(message: Outgoing) -> bool:
         )
     except Exception as error:  # noqa: BLE001 - any broker failure leaves the row to the sweeper
         logger.warning("broker refused %s for %s: %s", message.task, message.queue, error)
-        _trip_breaker()
+        trip_breaker()
         return False
     return True
 

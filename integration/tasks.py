@@ -7,7 +7,7 @@ from uuid import UUID
 
 from celery import shared_task
 
-from integration import lookups
+from integration import bus, lookups
 from integration.orchestrator import engine
 
 
@@ -27,3 +27,9 @@ def run_step(step_id: str) -> str:
 def lookup(component: str, client_id: str) -> dict[str, Any]:
     """Answer a details lookup from the component's own data (on its lookup queue)."""
     return lookups.answer(component, UUID(client_id))
+
+
+@shared_task(name=bus.DELIVER_TASK, ignore_result=True)
+def deliver(delivery_id: str) -> str:
+    """Run one copy of an event's delivery to a listener (on the listener's component queue)."""
+    return bus.deliver(delivery_id=UUID(delivery_id))

@@ -73,6 +73,8 @@ class AudienceMember(models.Model):
     # When the client first joined; leaving and coming back keeps it.
     joined_at = models.DateTimeField(default=timezone.now)
     left_at = models.DateTimeField(null=True, blank=True)
+    # crm's version of the client this membership reflects (choreography keeps it in order).
+    client_version = models.PositiveBigIntegerField(default=0)
 
     class Meta:
         ordering = ["audience", "-joined_at"]

@@ -114,6 +114,44 @@ def audience_remove(*, client_id: UUID) -> int:
         )
 
 
+def audience_apply(
+    *,
+    client_id: UUID,
+    email: str,
+    consent: bool,
+    client_version: int,
+    audience: str = DEFAULT_AUDIENCE,
+) -> bool:
+    """Reflect this version of the client's consent; an older or repeated version changes
+    nothing. A client without consent keeps a row (left) so that an older event cannot add them."""
+    now = timezone.now()
+    fields = {
+        "email": normalise_email(email),
+        "consent": consent,
+        "left_at": None if consent else now,
+        "client_version": client_version,
+    }
+    with transaction.atomic():
+        member = (
+            AudienceMember.objects.select_for_update()
+            .filter(audience=audience, client_id=client_id)
+            .first()
+        )
+        if member is None:
+            try:
+                with transaction.atomic():
+                    AudienceMember.objects.create(audience=audience, client_id=client_id, **fields)
+            except IntegrityError:
+                return False
+            return True
+        if member.client_version >= client_version:
+            return False
+        if (consent and member.consent) or (not consent and not member.consent):
+            fields["left_at"] = member.left_at
+        AudienceMember.objects.filter(pk=member.pk).update(**fields)
+    return True
+
+
 def marketing_erase_client(*, client_id: UUID) -> None:
     """Delete the client's memberships and blank the personal data of the leads converted to
     them; the leads stay, so campaigns keep their counts. Erasing twice does nothing more."""

@@ -50,3 +50,44 @@ class Purchase(models.Model):
 
     def __str__(self) -> str:
         return f"{self.order_ref}: {self.total} {self.currency}"
+
+
+class CustomerReplica(models.Model):
+    """Sales' copy of a client's profile (choreography), kept by the events crm publishes.
+
+    `client_version` is crm's version of the client when the copy was made: an older or repeated
+    event never moves the copy backwards. `as_of` is when the copy was last brought up to date.
+    """
+
+    client_id = models.UUIDField(primary_key=True)
+    email = models.EmailField(max_length=254)
+    first_name = models.CharField(max_length=150)
+    last_name = models.CharField(max_length=150)
+    phone = models.CharField(max_length=40, blank=True)
+    company = models.CharField(max_length=200, blank=True)
+    marketing_consent = models.BooleanField(default=False)
+    registered_at = models.DateTimeField()
+    client_version = models.PositiveBigIntegerField()
+    as_of = models.DateTimeField()
+
+    class Meta:
+        ordering = ["last_name", "first_name"]
+
+    def __str__(self) -> str:
+        return f"{self.first_name} {self.last_name} (v{self.client_version})"
+
+
+class CommunicationReplica(models.Model):
+    """Sales' copy of a client's communication history (choreography)."""
+
+    id = models.UUIDField(primary_key=True)
+    client_id = models.UUIDField(db_index=True)
+    channel = models.CharField(max_length=10)
+    subject = models.CharField(max_length=255)
+    occurred_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-occurred_at"]
+
+    def __str__(self) -> str:
+        return self.subject

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import TypedDict
 from uuid import UUID
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from common.money import normalise_currency, positive_amount
 from common.validation import full_clean_or_raise
-from sales.models import CustomerAccount, Purchase
+from sales.models import CommunicationReplica, CustomerAccount, CustomerReplica, Purchase
 
 
 def account_open(*, client_id: UUID) -> CustomerAccount:
@@ -54,3 +55,57 @@ def client_sales_erase(*, client_id: UUID) -> None:
     with transaction.atomic():
         CustomerAccount.objects.filter(client_id=client_id).delete()
         Purchase.objects.filter(client_id=client_id).delete()
+
+
+# --- replicas (choreography) ------------------------------------------------------------------
+
+
+class ReplicaProfile(TypedDict):
+    email: str
+    first_name: str
+    last_name: str
+    phone: str
+    company: str
+    marketing_consent: bool
+    registered_at: datetime
+
+
+def customer_replica_apply(
+    *, client_id: UUID, client_version: int, profile: ReplicaProfile, as_of: datetime | None = None
+) -> bool:
+    """Bring the replica to this version of the client; False when it holds this one or newer."""
+    fields = {**profile, "client_version": client_version, "as_of": as_of or timezone.now()}
+    with transaction.atomic():
+        newer = CustomerReplica.objects.filter(
+            client_id=client_id, client_version__lt=client_version
+        ).update(**fields)
+        if newer:
+            return True
+        try:
+            with transaction.atomic():
+                CustomerReplica.objects.create(client_id=client_id, **fields)
+        except IntegrityError:
+            return False  # the replica already holds this version or a newer one
+    return True
+
+
+def communication_replica_add(
+    *, communication_id: UUID, client_id: UUID, channel: str, subject: str, occurred_at: datetime
+) -> CommunicationReplica:
+    with transaction.atomic():
+        replica, _ = CommunicationReplica.objects.update_or_create(
+            id=communication_id,
+            defaults={
+                "client_id": client_id,
+                "channel": channel,
+                "subject": subject[:255],
+                "occurred_at": occurred_at,
+            },
+        )
+    return replica
+
+
+def replica_erase(*, client_id: UUID) -> None:
+    with transaction.atomic():
+        CustomerReplica.objects.filter(client_id=client_id).delete()
+        CommunicationReplica.objects.filter(client_id=client_id).delete()
