@@ -205,11 +205,15 @@ STUCK_AFTER = CONFIG.stuck_after
 API_RATE_LIMIT = CONFIG.api_rate_limit
 REDIS_URL = CONFIG.redis_url
 
+# Shared by every process (the API's rate limit counts across web processes).
 CACHES = {
     "default": (
         {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
         if REDIS_URL
-        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+        else {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+        }
     )
 }
 

@@ -14,6 +14,7 @@ urlpatterns = [
     path("api/v1/", include("integration.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("marketing/", include("marketing.urls")),
     path("", include("integration.urls")),
 ]
 

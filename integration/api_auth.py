@@ -93,7 +93,7 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("Use Authorization: Bearer <token>.")
         token = (
             ApiToken.objects.filter(key_hash=hash_token(raw.strip()), revoked_at__isnull=True)
-            .only("id", "name", "callback_url")
+            .only("id", "name", "key_hash", "callback_url")
             .first()
         )
         if token is None:

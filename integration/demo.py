@@ -12,12 +12,13 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import Group
 from django.db import transaction
 from django.utils import timezone
 
 from crm import services as crm_services
 from integration.gateway import registry_add
+from integration.teams import teams_ensure
 from marketing import services as marketing_services
 from sales import services as sales_services
 
@@ -29,29 +30,6 @@ DEMO_USERS = [
     ("relations", "Customer Relations: sees clients, adds communications"),
     ("operations", "Operations: follows processes and acts on them"),
 ]
-TEAMS = {
-    "Marketing": {
-        "crm": ["view_client", "add_client"],
-        "marketing": [
-            "view_campaign",
-            "add_campaign",
-            "change_campaign",
-            "view_lead",
-            "add_lead",
-            "change_lead",
-            "view_audiencemember",
-        ],
-    },
-    "Sales": {
-        "crm": ["view_client", "view_communication"],
-        "sales": ["view_purchase", "add_purchase", "view_customeraccount"],
-    },
-    "Customer Relations": {
-        "crm": ["view_client", "change_client", "view_communication", "add_communication"],
-        "correspondence": ["view_message"],
-    },
-    "Operations": {"integration": ["view_runtimemode", "change_runtimemode"]},
-}
 TEAM_OF = {
     "marketing": "Marketing",
     "sales": "Sales",
@@ -76,20 +54,6 @@ PEOPLE = [
 
 def demo_loaded() -> bool:
     return get_user_model().objects.filter(username="admin").exists()
-
-
-def _groups() -> dict[str, Group]:
-    groups = {}
-    for team, by_app in TEAMS.items():
-        group, _ = Group.objects.get_or_create(name=team)
-        for app_label, codenames in by_app.items():
-            group.permissions.add(
-                *Permission.objects.filter(
-                    content_type__app_label=app_label, codename__in=codenames
-                )
-            )
-        groups[team] = group
-    return groups
 
 
 def _users(groups: dict[str, Group]) -> None:
@@ -181,7 +145,7 @@ def demo_load() -> bool:
     """Load the demo data unless it is there already; True when it was loaded now."""
     if demo_loaded():
         return False
-    _users(_groups())
+    _users(teams_ensure())
     _clients(random.Random(1815))
     _campaigns()
     return True

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from integration import bus, lookups
+from integration import bus, idempotency, lookups
 from integration.models import ErasedClientId, Process, RegisteredEmail, Step, TraceEntry
 
 
@@ -31,4 +31,5 @@ def scrub_integration(*, client_id: UUID) -> dict[str, Any]:
         "registry": registry,
         "lookup_answers": answers,
         "events": events,
+        "idempotency_records": idempotency.forget_client(client_id=client_id),
     }

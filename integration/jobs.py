@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from integration import bus, monitoring
+from integration import bus, idempotency, monitoring, webhooks
 from integration.orchestrator import engine
 from integration.scheduler import job
 
@@ -23,3 +23,15 @@ def sweep_deliveries() -> int:
 def mark_stuck() -> int:
     """Running processes with work pending and no trace entry for STUCK_AFTER become stuck."""
     return monitoring.mark_stuck_processes()
+
+
+@job("webhooks.sweep", every=1)
+def sweep_webhooks() -> int:
+    """Send the webhook attempts that are due (first attempts the broker lost, retries)."""
+    return webhooks.webhooks_sweep()
+
+
+@job("idempotency.prune", every=600)
+def prune_idempotency_keys() -> int:
+    """Forget Idempotency-Keys past their 24 hours."""
+    return idempotency.records_prune()

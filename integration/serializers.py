@@ -1,43 +1,112 @@
-"""The shapes of the shop API (shop-api.md), for validation and for the OpenAPI schema."""
+"""The shapes of the shop API (shop-api.md), for validation and for the OpenAPI schema.
+
+Request fields are strict about JSON types: a number where a string belongs is a 400, not a
+string made up from it, so that what the schema says is what the API accepts.
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
 
-from integration.models import IntegrationMode, Process, ProcessKind, TraceEntry
+from integration.models import IntegrationMode, ProcessKind, ProcessStatus, TraceKind
 
 COMPONENTS = ["crm", "sales", "marketing", "correspondence", "integration"]
 SOURCES = ["orchestrator", "sales-replica"]
 CHANNELS = ["email", "phone", "note"]
 
 
-class ClientRegistrationRequest(serializers.Serializer):
-    email = serializers.EmailField(max_length=254)
-    first_name = serializers.CharField(max_length=150)
-    last_name = serializers.CharField(max_length=150)
-    phone = serializers.CharField(max_length=40, required=False, allow_blank=True, allow_null=True)
-    company = serializers.CharField(
-        max_length=200, required=False, allow_blank=True, allow_null=True
-    )
-    marketing_consent = serializers.BooleanField(required=False, default=False)
+# --- strict request fields ------------------------------------------------------------------------
 
+
+class _StringOnly:
+    """Accept JSON strings only (DRF's text fields would turn 12 into "12")."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, str):
+            self.fail("invalid")  # type: ignore[attr-defined]
+        return super().to_internal_value(data)  # type: ignore[misc]
+
+
+class StrictCharField(_StringOnly, serializers.CharField):
+    default_error_messages = {"invalid": "Must be a string."}
+
+
+class StrictEmailField(_StringOnly, serializers.EmailField):
+    pass
+
+
+class StrictRegexField(_StringOnly, serializers.RegexField):
+    pass
+
+
+class StrictBooleanField(serializers.BooleanField):
+    default_error_messages = {"invalid": "Must be true or false."}
+
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool):
+            self.fail("invalid")
+        return data
+
+
+class AwareDateTimeField(serializers.DateTimeField):
+    """ISO 8601 with a time zone; a naive timestamp is refused rather than guessed."""
+
+    default_error_messages = {
+        "invalid": "An ISO 8601 timestamp with a time zone is required.",
+        "naive": "The timestamp needs a time zone.",
+    }
+
+    def to_internal_value(self, value: Any) -> datetime:
+        if not isinstance(value, str):
+            self.fail("invalid")
+        try:
+            parsed = parse_datetime(value.strip())
+        except ValueError:
+            parsed = None
+        if parsed is None:
+            self.fail("invalid")
+        if parsed.tzinfo is None:
+            self.fail("naive")
+        return super().to_internal_value(parsed)
+
+
+# --- requests ---------------------------------------------------------------------------------
+
+
+def _require_object(data: Any) -> None:
+    if not isinstance(data, dict):
+        raise serializers.ValidationError({"non_field_errors": ["Send a JSON object."]})
+
+
+class ObjectSerializer(serializers.Serializer):
     def to_internal_value(self, data: Any) -> Any:
         _require_object(data)
         return super().to_internal_value(data)
 
 
-class ClientUpdateRequest(serializers.Serializer):
-    email = serializers.EmailField(max_length=254, required=False)
-    first_name = serializers.CharField(max_length=150, required=False)
-    last_name = serializers.CharField(max_length=150, required=False)
-    phone = serializers.CharField(max_length=40, required=False, allow_blank=True, allow_null=True)
-    company = serializers.CharField(
-        max_length=200, required=False, allow_blank=True, allow_null=True
-    )
-    marketing_consent = serializers.BooleanField(required=False)
+class ClientRegistration(ObjectSerializer):
+    email = StrictEmailField(max_length=254)
+    first_name = StrictCharField(max_length=150)
+    last_name = StrictCharField(max_length=150)
+    phone = StrictCharField(max_length=40, required=False, allow_blank=True, allow_null=True)
+    company = StrictCharField(max_length=200, required=False, allow_blank=True, allow_null=True)
+    marketing_consent = StrictBooleanField(required=False, default=False)
+
+
+class ClientUpdate(ObjectSerializer):
+    """Any of the updatable fields, at least one; any other field is refused, not ignored."""
+
+    email = StrictEmailField(max_length=254, required=False)
+    first_name = StrictCharField(max_length=150, required=False)
+    last_name = StrictCharField(max_length=150, required=False)
+    phone = StrictCharField(max_length=40, required=False, allow_blank=True, allow_null=True)
+    company = StrictCharField(max_length=200, required=False, allow_blank=True, allow_null=True)
+    marketing_consent = StrictBooleanField(required=False)
 
     def to_internal_value(self, data: Any) -> Any:
         _require_object(data)
@@ -51,22 +120,34 @@ class ClientUpdateRequest(serializers.Serializer):
         return super().to_internal_value(data)
 
 
-class PurchaseRequest(serializers.Serializer):
-    order_ref = serializers.CharField(max_length=64)
-    total = serializers.DecimalField(
-        max_digits=12, decimal_places=2, min_value=Decimal("0.01"), coerce_to_string=True
+class PurchaseOrder(ObjectSerializer):
+    order_ref = StrictCharField(max_length=64)
+    total = StrictRegexField(
+        r"^[0-9]{1,10}(\.[0-9]{1,2})?$",
+        trim_whitespace=False,
+        help_text='A decimal string above zero with at most 2 decimals, such as "59.90"',
+        error_messages={"invalid": 'A decimal string such as "59.90" is required.'},
     )
-    currency = serializers.RegexField(r"^[A-Za-z]{3}$", max_length=3)
-    purchased_at = serializers.DateTimeField(required=False, allow_null=True)
+    currency = StrictRegexField(
+        r"^[A-Za-z]{3}$",
+        trim_whitespace=False,
+        help_text="ISO 4217, such as EUR",
+        error_messages={"invalid": "An ISO 4217 code of three letters is required."},
+    )
+    purchased_at = AwareDateTimeField(required=False, allow_null=True)
 
-    def to_internal_value(self, data: Any) -> Any:
-        _require_object(data)
-        return super().to_internal_value(data)
+    def validate_total(self, value: str) -> str:
+        if Decimal(value) <= 0:
+            raise serializers.ValidationError("Must be greater than 0.")
+        return value
 
 
-def _require_object(data: Any) -> None:
-    if not isinstance(data, dict):
-        raise serializers.ValidationError({"non_field_errors": ["Send a JSON object."]})
+class ClientSearch(serializers.Serializer):
+    email = StrictCharField(max_length=254)
+    page = serializers.IntegerField(min_value=1, required=False)
+
+
+# --- answers ----------------------------------------------------------------------------------
 
 
 class ProcessLinks(serializers.Serializer):
@@ -78,37 +159,32 @@ class ProcessStarted(serializers.Serializer):
     process_id = serializers.UUIDField()
     client_id = serializers.UUIDField()
     kind = serializers.ChoiceField(choices=ProcessKind.choices)
-    status = serializers.CharField()
+    status = serializers.ChoiceField(choices=ProcessStatus.choices)
     mode = serializers.ChoiceField(choices=IntegrationMode.choices)
     links = ProcessLinks()
 
 
-class TraceEntryOut(serializers.ModelSerializer):
+class TraceEntryOut(serializers.Serializer):
+    seq = serializers.IntegerField(min_value=1, help_text="Only grows within a process")
+    at = serializers.DateTimeField()
     component = serializers.ChoiceField(choices=COMPONENTS)
-    detail = serializers.JSONField(allow_null=True)
+    name = serializers.CharField()
+    kind = serializers.ChoiceField(choices=TraceKind.choices)
+    status = serializers.CharField()
+    attempt = serializers.IntegerField(min_value=1)
+    detail = serializers.DictField(allow_null=True)
 
-    class Meta:
-        model = TraceEntry
-        fields = ["seq", "at", "component", "name", "kind", "status", "attempt", "detail"]
 
-
-class ProcessOut(serializers.ModelSerializer):
-    correlation_id = serializers.UUIDField(source="id")
-    trace = TraceEntryOut(many=True)
-
-    class Meta:
-        model = Process
-        fields = [
-            "id",
-            "kind",
-            "mode",
-            "status",
-            "correlation_id",
-            "client_id",
-            "started_at",
-            "finished_at",
-            "trace",
-        ]
+class ProcessOut(serializers.Serializer):
+    id = serializers.UUIDField()
+    kind = serializers.ChoiceField(choices=ProcessKind.choices)
+    mode = serializers.ChoiceField(choices=IntegrationMode.choices)
+    status = serializers.ChoiceField(choices=ProcessStatus.choices)
+    correlation_id = serializers.UUIDField()
+    client_id = serializers.UUIDField()
+    started_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+    trace = TraceEntryOut(many=True, help_text="Ordered by seq")
 
 
 class CommunicationOut(serializers.Serializer):
@@ -142,8 +218,8 @@ class ClientDetailsOut(serializers.Serializer):
     email = serializers.EmailField(allow_null=True)
     first_name = serializers.CharField(allow_null=True)
     last_name = serializers.CharField(allow_null=True)
-    phone = serializers.CharField(allow_null=True)
-    company = serializers.CharField(allow_null=True)
+    phone = serializers.CharField(allow_null=True, allow_blank=True)
+    company = serializers.CharField(allow_null=True, allow_blank=True)
     marketing_consent = serializers.BooleanField(allow_null=True)
     registered_at = serializers.DateTimeField(allow_null=True)
     communications = CommunicationOut(many=True)
@@ -156,6 +232,13 @@ class ClientSummaryOut(serializers.Serializer):
     email = serializers.EmailField()
     first_name = serializers.CharField()
     last_name = serializers.CharField()
+
+
+class ClientPage(serializers.Serializer):
+    count = serializers.IntegerField(min_value=0)
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = ClientSummaryOut(many=True)
 
 
 class Problem(serializers.Serializer):
@@ -175,4 +258,6 @@ class Problem(serializers.Serializer):
 
 
 class ConflictProblem(Problem):
-    client_id = serializers.UUIDField()
+    client_id = serializers.UUIDField(
+        required=False, help_text="The client the email belongs to (absent for a key in flight)"
+    )

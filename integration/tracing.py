@@ -11,9 +11,11 @@ import traceback as traceback_module
 from typing import Any
 from uuid import UUID
 
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from integration import live
 from integration.models import Process, ProcessStatus, TraceEntry, TraceKind
 
 ALLOWED_MOVES: dict[str, set[str]] = {
@@ -47,6 +49,8 @@ def trace_record(
         trace_count=F("trace_count") + 1, last_activity_at=now
     )
     seq = Process.objects.values_list("trace_count", flat=True).get(pk=process_id)
+    # Live pages poll the trace anyway; the wake only makes them look at once.
+    transaction.on_commit(lambda: live.wake(process_id), robust=True)
     return TraceEntry.objects.create(
         process_id=process_id,
         seq=seq,

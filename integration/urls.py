@@ -5,5 +5,16 @@ from integration import views
 app_name = "integration"
 
 urlpatterns = [
-    path("", views.home, name="home"),
+    path("", views.dashboard, name="home"),
+    path("clients/", views.client_search, name="clients"),
+    path("clients/new/", views.client_new, name="client-new"),
+    path("clients/<uuid:client_id>/", views.client_detail, name="client"),
+    path("clients/<uuid:client_id>/purchases/new/", views.purchase_new, name="purchase-new"),
+    path(
+        "clients/<uuid:client_id>/communications/new/",
+        views.communication_new,
+        name="communication-new",
+    ),
+    path("processes/<uuid:process_id>/", views.process_detail, name="process"),
+    path("integration-map/", views.integration_map, name="map"),
 ]
