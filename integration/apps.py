@@ -7,8 +7,7 @@ class IntegrationConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from integration import choreography, details, gateway, handlers
-        from integration import jobs, schema  # noqa: F401 - scheduler jobs, OpenAPI hooks
+        from integration import choreography, details, gateway, handlers, jobs, schema  # noqa: F401 - scheduler jobs, OpenAPI hooks
         from integration.models import IntegrationMode
 
         gateway.STARTERS[IntegrationMode.CHOREOGRAPHY] = choreography.process_begin
