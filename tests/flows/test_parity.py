@@ -55,23 +55,11 @@ def test_register_buy_and_change_give_the_same_outcome_in_both_modes(
     registration = gateway.client_register(data=ADA, initiator=gateway.SYSTEM)
     flows.wait_for_status(registration.id)
     client_id = registration.client_id
-    for order in (
-        {
-            "order_ref": "SHOP-1",
-            "total": "59.90",
-            "currency": "EUR",
-            "purchased_at": "2026-01-01T10:00:00+00:00",
-        },
-        {
-            "order_ref": "SHOP-2",
-            "total": "5",
-            "currency": "usd",
-            "purchased_at": "2026-02-01T10:00:00+00:00",
-        },
-    ):
-        from django.utils.dateparse import parse_datetime
-
-        order = {**order, "purchased_at": parse_datetime(order["purchased_at"])}
+    orders: list[dict[str, Any]] = [
+        {"order_ref": "SHOP-1", "total": "59.90", "currency": "EUR", "purchased_at": JANUARY},
+        {"order_ref": "SHOP-2", "total": "5", "currency": "usd", "purchased_at": FEBRUARY},
+    ]
+    for order in orders:
         process, _ = gateway.purchase_record(
             client_id=client_id, data=order, initiator=gateway.SYSTEM
         )
