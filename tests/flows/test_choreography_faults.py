@@ -146,6 +146,7 @@ def test_a_poison_event_is_dead_after_its_retries_and_later_events_still_flow(
             record = bus.publish(_poison(), source="crm")
             EventRecord.objects.filter(pk=record.id).update(payload={"client_id": "not-a-uuid"})
         failed = flows.wait_for_status(poisoned.id, {"failed"}, timeout=30)
+        wait_settled(record)  # the first dead delivery fails the process; the others follow
         # And a registration after it
         process = register()
         flows.wait_for_status(process.id)
