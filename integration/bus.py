@@ -455,5 +455,11 @@ def skip_held(*, listener: str) -> int:
 
 
 def forget_client_events(*, client_id: UUID) -> int:
-    """Erasure: the payloads of a client's events (personal data) are wiped."""
-    return EventRecord.objects.filter(client_id=client_id).exclude(payload={}).update(payload={})
+    """Erasure: the payloads of a client's events (personal data) are wiped. The erasure events
+    themselves carry nothing but the id, and their listeners still need it."""
+    return (
+        EventRecord.objects.filter(client_id=client_id)
+        .exclude(payload={})
+        .exclude(name__in=ERASURE_EVENTS)
+        .update(payload={})
+    )
