@@ -198,3 +198,13 @@ def _manage(root: Path, env: dict[str, str], *args: str) -> str:
         check=True,
     )
     return result.stdout
+
+
+def test_response_headers_keep_their_usual_casing(web_and_worker: str) -> None:
+    request = urllib.request.Request(f"{web_and_worker}/api/v1/clients/", method="POST")
+    try:
+        urllib.request.urlopen(request, timeout=10)
+    except urllib.error.HTTPError as error:
+        headers = dict(error.headers)  # a plain dict, as a naive client keeps them
+    assert headers["WWW-Authenticate"] == "Bearer"
+    assert headers["Content-Type"] == "application/problem+json"
