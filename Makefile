@@ -37,7 +37,8 @@ web: venv ## The web server: HTTP and websockets on $HOST:$PORT
 	$(PY) manage.py collectstatic --noinput -v0
 	$(PY) manage.py integration_mode --from-environment
 	exec $(PY) -m uvicorn config.asgi:application --host $(HOST) --port $(PORT) \
-		--workers $(WEB_WORKERS) --no-access-log --lifespan off --timeout-graceful-shutdown 5
+		--workers $(WEB_WORKERS) --http h11 --no-access-log --lifespan off \
+		--timeout-graceful-shutdown 5
 
 worker: venv ## A Celery worker for QUEUES=crm,sales,… (default: every component)
 	exec $(PY) manage.py run_worker --queues $(QUEUES)

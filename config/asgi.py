@@ -1,8 +1,9 @@
 """One port for HTTP and websockets.
 
 HTTP goes to Django's WSGI application through a2wsgi's thread pool: one thread hop per request,
-not one per middleware as under Django's own ASGI handler. Websockets go to Channels, behind the
-session authentication and the allowed-hosts check.
+not one per middleware as under Django's own ASGI handler. Header names go out in their usual
+casing (config/headers.py), which is why the server runs uvicorn's h11 protocol. Websockets go to
+Channels, behind the session authentication and the allowed-hosts check.
 """
 
 import os
@@ -18,6 +19,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from config.headers import CanonicalHeaders  # noqa: E402
 from config.routing import websocket_urlpatterns  # noqa: E402
 from config.wsgi import application as wsgi_application  # noqa: E402
 
@@ -25,7 +27,9 @@ WEB_THREADS = int(os.environ.get("WEB_THREADS", "16"))
 
 application = ProtocolTypeRouter(
     {
-        "http": WSGIMiddleware(wsgi_application, workers=WEB_THREADS),  # type: ignore[arg-type]
+        "http": CanonicalHeaders(
+            WSGIMiddleware(wsgi_application, workers=WEB_THREADS)  # type: ignore[arg-type]
+        ),
         "websocket": AllowedHostsOriginValidator(
             AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
         ),

@@ -13,8 +13,10 @@ from celery import Celery, signals
 from kombu import Queue
 
 from common import correlation
+from config import kombu_filesystem
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+kombu_filesystem.install()
 
 COMPONENTS = ("crm", "sales", "marketing", "correspondence", "integration")
 

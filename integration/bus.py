@@ -40,6 +40,7 @@ from integration.models import (
     IntegrationMode,
     ListenerState,
     ListenerSwitch,
+    Process,
     ProcessedMessage,
     ProcessStatus,
     TraceKind,
@@ -238,6 +239,7 @@ def _deliver_once(delivery_id: UUID) -> str:
             ProcessedMessage.objects.create(message_id=delivery.id, consumer=delivery.listener)
     except IntegrityError:
         return "ignored: already processed"
+    _wake_if_stuck(delivery.process_id)
     event = EVENT_TYPES[event_name].from_payload(delivery.event.payload)
     listener.receiver(sender=type(event), event=event)
     _settle_delivery(delivery, DeliveryStatus.DONE, "done")
@@ -262,9 +264,15 @@ def _settle_delivery(delivery: Delivery, status: str, trace_status: str) -> None
         settle(delivery.process_id)
 
 
+def _wake_if_stuck(process_id: UUID | None) -> None:
+    """Work reached a stuck process: it runs again (locked only when it is stuck)."""
+    if process_id and Process.objects.filter(pk=process_id, status=ProcessStatus.STUCK).exists():
+        lifecycle.process_wake(process=lock_process(process_id))
+
+
 def settle(process_id: UUID) -> None:
     """A delivery settled: under the process row's lock, complete the process when nothing is
-    left to deliver for its correlation id."""
+    left to deliver for its correlation id (fail it when something is left dead)."""
     process = lock_process(process_id)
     if process.mode != IntegrationMode.CHOREOGRAPHY:
         return
@@ -273,7 +281,17 @@ def settle(process_id: UUID) -> None:
     if Delivery.objects.filter(process_id=process_id, status__in=OPEN).exists():
         lifecycle.process_wake(process=process)
         return
-    if Delivery.objects.filter(process_id=process_id, status=DeliveryStatus.DEAD).exists():
+    dead = (
+        Delivery.objects.filter(process_id=process_id, status=DeliveryStatus.DEAD)
+        .values_list("listener", flat=True)
+        .first()
+    )
+    if dead is not None:
+        # Another delivery is still dead (a person retried only one): failed again, not left
+        # running with nothing to do.
+        lifecycle.process_finish(
+            process=process, status=ProcessStatus.FAILED, detail={"dead": dead}
+        )
         return
     lifecycle.process_finish(process=process, status=ProcessStatus.COMPLETED)
 
@@ -323,32 +341,23 @@ def _record_error(delivery_id: UUID, error: BaseException) -> None:
 
 
 def deliveries_sweep(*, limit: int = 500) -> int:
-    """Send what is due: never published, retries after an error, unacknowledged ones."""
+    """Send what is due: never published, retries after an error, unacknowledged ones. Rows
+    another sweeper holds are skipped (SKIP LOCKED on PostgreSQL; SQLite takes one writer)."""
     now = timezone.now()
-    due = list(
-        Delivery.objects.filter(status__in=RUNNABLE, next_attempt_at__lte=now)
-        .order_by("next_attempt_at")
-        .values_list("id", "next_attempt_at")[:limit]
-    )
-    sent = 0
-    for delivery_id, due_at in due:
-        claimed = Delivery.objects.filter(
-            pk=delivery_id, status__in=RUNNABLE, next_attempt_at=due_at
+    with transaction.atomic():
+        due = list(
+            Delivery.objects.select_for_update(skip_locked=True)
+            .filter(status__in=RUNNABLE, next_attempt_at__lte=now)
+            .order_by("next_attempt_at")[:limit]
         )
-        delivery = claimed.first()
-        if delivery is None:
-            continue
-        next_at = now + timedelta(seconds=redeliver_after(delivery.sends + 1))
-        # The conditional update is the claim: a second sweeper finds next_attempt_at moved.
-        if claimed.update(
-            status=DeliveryStatus.SENT,
-            sends=delivery.sends + 1,
-            sent_at=now,
-            next_attempt_at=next_at,
-        ):
-            relay.send_now(_outgoing(delivery))
-            sent += 1
-    return sent
+        for delivery in due:
+            delivery.status = DeliveryStatus.SENT
+            delivery.sends += 1
+            delivery.sent_at = now
+            delivery.next_attempt_at = now + timedelta(seconds=redeliver_after(delivery.sends))
+            relay.send_after_commit(_outgoing(delivery))
+        Delivery.objects.bulk_update(due, ["status", "sends", "sent_at", "next_attempt_at"])
+    return len(due)
 
 
 # --- people's actions -------------------------------------------------------------------------
@@ -397,9 +406,7 @@ def event_replay(*, event_id: UUID, listener: str, by: str) -> Delivery:
             status=DeliveryStatus.SENT,
         )
         if record.process_id:
-            process = lock_process(record.process_id)
-            if process.status in (ProcessStatus.FAILED, ProcessStatus.COMPLETED):
-                delivery.process_id = None  # a finished process is not reopened by a replay
+            delivery.process_id = _replay_joins_process(record, listener, by)
         _resend(delivery)
         if delivery.process_id:
             trace_record(
@@ -412,6 +419,22 @@ def event_replay(*, event_id: UUID, listener: str, by: str) -> Delivery:
             )
         _audit(by, "event.replay", str(record.id), listener=listener)
         return delivery
+
+
+def _replay_joins_process(record: EventRecord, listener: str, by: str) -> UUID | None:
+    """A replay belongs to its event's process while the process runs, and when it replaces
+    this listener's dead delivery of a failed process (which then runs again). A process that
+    ended otherwise is not reopened by a replay."""
+    assert record.process_id is not None
+    process = lock_process(record.process_id)
+    dead = Delivery.objects.filter(event=record, listener=listener, status=DeliveryStatus.DEAD)
+    if process.status == ProcessStatus.FAILED and dead.exists():
+        dead.update(status=DeliveryStatus.SKIPPED, done_at=timezone.now(), next_attempt_at=None)
+        lifecycle.process_resume(process=process, by=by, detail={"replay": listener})
+        return process.id
+    if process.status in (ProcessStatus.RUNNING, ProcessStatus.STUCK):
+        return process.id
+    return None
 
 
 def _resend(delivery: Delivery) -> None:
@@ -441,19 +464,22 @@ def release_held(*, listener: str) -> int:
 
 def skip_held(*, listener: str) -> int:
     """A paused listener is disabled: what it held will not be delivered."""
-    held = list(
-        Delivery.objects.filter(listener=listener, status=DeliveryStatus.HELD).values_list(
-            "id", "process_id"
+    skipped = list(
+        Delivery.objects.filter(listener=listener, status=DeliveryStatus.HELD).select_related(
+            "event"
         )
     )
-    Delivery.objects.filter(pk__in=[pk for pk, _ in held]).update(
-        status=DeliveryStatus.SKIPPED, done_at=timezone.now()
-    )
-    for process_id in {process for _, process in held if process}:
-        settle(process_id)
-    return len(held)
+    for delivery in skipped:
+        _settle_delivery(delivery, DeliveryStatus.SKIPPED, "skipped")
+    return len(skipped)
 
 
 def forget_client_events(*, client_id: UUID) -> int:
-    """Erasure: the payloads of a client's events (personal data) are wiped."""
-    return EventRecord.objects.filter(client_id=client_id).exclude(payload={}).update(payload={})
+    """Erasure: the payloads of a client's events (personal data) are wiped. The erasure events
+    themselves carry nothing but the id, and their listeners still need it."""
+    return (
+        EventRecord.objects.filter(client_id=client_id)
+        .exclude(payload={})
+        .exclude(name__in=ERASURE_EVENTS)
+        .update(payload={})
+    )

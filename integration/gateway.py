@@ -267,8 +267,12 @@ def purchase_record(
                 client_id=client_id, order_ref=order["order_ref"], process=process
             )
     except IntegrityError:
+        # Another request recorded this order meanwhile: answer with its process, and undo ours
+        # (read the winner first: no query may run once the transaction is marked for rollback).
+        winner = OrderKey.objects.select_related("process").get(
+            client_id=client_id, order_ref=order["order_ref"]
+        )
         transaction.set_rollback(True)
-        winner = OrderKey.objects.get(client_id=client_id, order_ref=order["order_ref"])
         return winner.process, False
     return process, True
 

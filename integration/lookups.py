@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 
 LOOKUP_TASK = "integration.lookup"
 RESULT_KEY_PREFIX = "celery-task-meta-"
-POLL_SECONDS = 0.004
+POLL_SECONDS = 0.005
 
 
 def _task_id(client_id: UUID) -> str:
@@ -60,8 +60,8 @@ def ask(components: list[str], client_id: UUID) -> tuple[dict[str, Any], list[st
 
 
 def _collect(pending: dict[str, Any], deadline: float) -> dict[str, Any]:
-    """Poll the answers until all are in or the deadline passes. (Celery's own result.get()
-    checks its timeout only between one-second waits on Redis: too coarse for this deadline.)"""
+    """Wait for the answers until all are in or the deadline passes. (Celery's own result.get()
+    checks its timeout only between one-second waits: too coarse for this deadline.)"""
     answers: dict[str, Any] = {}
     waiting = dict(pending)
     while waiting:
@@ -72,13 +72,25 @@ def _collect(pending: dict[str, Any], deadline: float) -> dict[str, Any]:
                     answers[component] = result.result
                 else:
                     logger.warning("lookup to %s failed: %s", component, result.result)
-        if not waiting or time.monotonic() >= deadline:
+        remaining = deadline - time.monotonic()
+        if not waiting or remaining <= 0:
             break
-        time.sleep(POLL_SECONDS)
+        _wait_for_results(min(POLL_SECONDS, remaining))
     for result in pending.values():
         with contextlib.suppress(OSError):  # the file backend: no answer, nothing to forget
             result.forget()
     return answers
+
+
+def _wait_for_results(seconds: float) -> None:
+    """Let answers in: a backend that pushes them (Redis pub/sub, RabbitMQ's reply queue) is
+    drained for at most `seconds`; one that is polled (files) is simply waited on."""
+    consumer = getattr(app.backend, "result_consumer", None)
+    if consumer is None:
+        time.sleep(seconds)
+        return
+    with contextlib.suppress(TimeoutError):  # nothing arrived in time (RabbitMQ)
+        consumer.drain_events(timeout=seconds)
 
 
 def forget_client_answers(client_id: UUID) -> int:

@@ -2,7 +2,7 @@
 
 Each command calls one service of its component and returns the ids (and, where a later step needs
 them, the few values) the orchestrator hands on. A domain refusal (ApplicationError) fails the step
-at once; anything else is retried.
+at once, except NotFound (what is missing may be on its way); anything else is retried.
 """
 
 from __future__ import annotations

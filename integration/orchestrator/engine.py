@@ -22,7 +22,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from common import correlation
-from common.errors import ApplicationError
+from common.errors import ApplicationError, NotFound
 from integration import lifecycle, relay
 from integration.models import (
     Process,
@@ -158,6 +158,7 @@ def _execute_locked(step_id: UUID, process_id: UUID) -> str:
         return f"ignored: step is {step.status}"
     if not _claim(step):
         return "ignored: already processed"
+    lifecycle.process_wake(process=process)
     definition = definition_for(process.kind).step(step.name)
     results = _results(process)
     step.result = definition.run(_context(process, results))
@@ -174,7 +175,6 @@ def _execute_locked(step_id: UUID, process_id: UUID) -> str:
         attempt=step.attempts,
     )
     results[step.name] = step.result
-    lifecycle.process_wake(process=process)
     _send_next(process, after=step.position, results=results)
     return "done"
 
@@ -196,7 +196,9 @@ def _record_error(step_id: UUID, process_id: UUID, error: BaseException) -> None
         if step.status not in ACTIVE:
             return
         step.last_error = f"{type(error).__name__}: {error}"[:2000]
-        permanent = isinstance(error, ApplicationError)
+        # A domain refusal is final, except NotFound: what is missing may be on its way (a
+        # purchase for a client whose registration has not reached crm yet), so it is retried.
+        permanent = isinstance(error, ApplicationError) and not isinstance(error, NotFound)
         if permanent or step.attempts >= settings.ORCHESTRATOR_MAX_ATTEMPTS:
             _fail(process, step, reason="refused" if permanent else "error", error=error)
             return
@@ -256,7 +258,11 @@ def steps_sweep(*, limit: int = 200) -> int:
 
 
 def _sweep_one(step_id: UUID, process_id: UUID, now: Any) -> None:
-    process = lock_process(process_id)  # also serialises two schedulers on the same step
+    # A process a worker (or another scheduler) holds is left for the next sweep: never wait on
+    # it, and never take its locks in another order than the worker does.
+    process = Process.objects.select_for_update(skip_locked=True).filter(pk=process_id).first()
+    if process is None:
+        return
     step = Step.objects.get(pk=step_id)
     if step.status not in ACTIVE or step.next_attempt_at is None or step.next_attempt_at > now:
         return
@@ -298,7 +304,9 @@ def _resend(step: Step, now: Any) -> None:
 
 def step_retry(*, step_id: UUID, by: str) -> Step:
     """Retry a failed step by hand: the process runs again from that step, with fresh attempts."""
-    process_id = Step.objects.values_list("process_id", flat=True).get(pk=step_id)
+    process_id = Step.objects.filter(pk=step_id).values_list("process_id", flat=True).first()
+    if process_id is None:
+        raise NotFound("No such step.")
     with correlation.bound(process_id), transaction.atomic():
         process = lock_process(process_id)
         step = Step.objects.get(pk=step_id)

@@ -13,6 +13,7 @@ import urllib.request
 from collections.abc import Iterator
 from email.message import Message
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -95,7 +96,9 @@ def test_login_page_admin_and_api_docs_are_served(web_and_worker: str) -> None:
     assert "javascript" in headers["Content-Type"]
 
 
-def test_make_run_serves_the_login_page_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
+def test_make_run_serves_a_registration_end_to_end_and_stops_cleanly_on_ctrl_c(
+    tmp_path: Path,
+) -> None:
     # Given a fresh var/ folder: no database, no broker, nothing configured
     env = {
         "PATH": os.environ["PATH"],
@@ -105,34 +108,103 @@ def test_make_run_serves_the_login_page_and_stops_cleanly_on_ctrl_c(tmp_path: Pa
         "PYTHONUNBUFFERED": "1",
     }
     port = processes.free_port()
+    base = f"http://127.0.0.1:{port}"
     root = Path(__file__).resolve().parents[2]
-    runall = subprocess.Popen(
-        [sys.executable, "manage.py", "runall", "--port", str(port)],
-        cwd=root,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        text=True,
-    )
+    log = tmp_path / "run.log"
+    with open(log, "w") as output:
+        runall = subprocess.Popen(
+            [sys.executable, "manage.py", "runall", "--port", str(port)],
+            cwd=root,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
-        # When it has started
-        status, _body = 0, ""
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and status != 200:
-            assert runall.poll() is None, runall.stdout.read() if runall.stdout else ""
-            try:
-                status, _body, _ = _get(f"http://127.0.0.1:{port}/accounts/login/")
-            except OSError:
-                time.sleep(0.3)
-        assert status == 200
+        # When it has started, the login page answers
+        wait_until_serving(f"{base}/accounts/login/", runall, log)
+        # and a registration posted over HTTP completes with its trace
+        token = _manage(root, env, "issue_api_token", "e2e").strip().splitlines()[-1]
+        status, started = _post(f"{base}/api/v1/clients/", token, NEW_CLIENT)
+        assert (status, started["mode"]) == (202, "orchestration")
+        process = wait_for_completion(f"{base}{started['links']['process']}", token)
+        assert [entry["seq"] for entry in process["trace"]] == list(range(1, 13))
+        assert process["trace"][-1]["status"] == "completed"
         # Then Ctrl-C stops the web server, the worker and the scheduler, and nothing is left
         os.kill(runall.pid, signal.SIGINT)
-        output, _ = runall.communicate(timeout=60)
+        runall.wait(timeout=60)
     finally:
         if runall.poll() is None:
             os.killpg(runall.pid, signal.SIGKILL)
-    assert runall.returncode == 0, output
-    assert f"http://127.0.0.1:{port}/" in output
-    assert "marketing" in output and "operations" in output
+    printed = log.read_text()
+    assert runall.returncode == 0, printed[-3000:]
+    assert f"http://127.0.0.1:{port}/" in printed
+    assert "marketing" in printed and "operations" in printed
     assert processes.pids_with_environment("VAR_DIR", env["VAR_DIR"]) == []
+
+
+NEW_CLIENT = {
+    "email": "e2e@example.com",
+    "first_name": "End",
+    "last_name": "ToEnd",
+    "marketing_consent": True,
+}
+
+
+def wait_until_serving(url: str, runall: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert runall.poll() is None, log.read_text()[-3000:]
+        try:
+            if _get(url)[0] == 200:
+                return
+        except OSError:
+            time.sleep(0.3)
+    raise AssertionError(f"{url} never answered:\n{log.read_text()[-3000:]}")
+
+
+def wait_for_completion(url: str, token: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 60
+    body: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            body = json.loads(response.read())
+        if body["status"] == "completed":
+            return body
+        time.sleep(0.2)
+    raise AssertionError(f"process not completed: {body}")
+
+
+def _post(url: str, token: str, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(payload).encode(),
+        method="POST",
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.status, json.loads(response.read())
+
+
+def _manage(root: Path, env: dict[str, str], *args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return result.stdout
+
+
+def test_response_headers_keep_their_usual_casing(web_and_worker: str) -> None:
+    request = urllib.request.Request(f"{web_and_worker}/api/v1/clients/", method="POST")
+    try:
+        urllib.request.urlopen(request, timeout=10)
+    except urllib.error.HTTPError as error:
+        headers = dict(error.headers)  # a plain dict, as a naive client keeps them
+    assert headers["WWW-Authenticate"] == "Bearer"
+    assert headers["Content-Type"] == "application/problem+json"

@@ -55,6 +55,7 @@ REGISTRATION = Counter(
 )
 
 
+@pytest.mark.broker
 def test_registration_completes_through_events_alone(all_workers: Any) -> None:
     process = register()
     finished = flows.wait_for_status(process.id)
@@ -143,6 +144,7 @@ def test_withdrawn_consent_leaves_the_audience_and_every_copy_converges(all_work
     assert (member.consent, member.left_at is not None) == (False, True)
 
 
+@pytest.mark.broker
 def test_the_same_delivery_twice_and_concurrently_has_one_effect(all_workers: Any) -> None:
     # Given a registration whose first delivery is on the broker three times at once
     process = register(marketing_consent=False)

@@ -12,24 +12,21 @@ import pytest
 from django.db import transaction
 
 from common import correlation
-from common.errors import NotFound
 from correspondence.models import Message, Recipient
 from crm import services as crm_services
 from crm.models import Client, Communication
-from integration import bus, gateway, listeners, modes
+from integration import bus, modes
 from integration.events import ClientCreated, ClientUpdated
 from integration.models import (
     Delivery,
-    DeliveryStatus,
     EventRecord,
     Process,
     ProcessKind,
-    RegisteredEmail,
 )
 from marketing.models import AudienceMember
 from sales.models import CustomerReplica
-from tests.flows.test_choreography import REGISTRATION, delivered, published, register
-from tests.support import flows
+from tests.flows.test_choreography import REGISTRATION, register
+from tests.support import flows, processes
 
 pytestmark = [pytest.mark.processes, pytest.mark.django_db(transaction=True)]
 
@@ -60,6 +57,7 @@ def updated_event(client: Client) -> ClientUpdated:
     return ClientUpdated(**{k: v for k, v in created.payload().items() if k != "schema_version"})
 
 
+@pytest.mark.broker
 def test_crm_down_events_wait_and_the_process_completes_when_it_is_back(
     fast_retries: dict[str, str], scheduler: Any
 ) -> None:
@@ -87,6 +85,7 @@ def test_crm_down_events_wait_and_the_process_completes_when_it_is_back(
     )
 
 
+@pytest.mark.broker
 def test_events_in_reverse_order_leave_every_replica_equal_to_the_master(
     fast_retries: dict[str, str],
 ) -> None:
@@ -133,6 +132,7 @@ def wait_settled(record: EventRecord, timeout: float = 30) -> None:
     raise AssertionError(f"{record.name} still has open deliveries")
 
 
+@pytest.mark.broker
 def test_a_poison_event_is_dead_after_its_retries_and_later_events_still_flow(
     fast_retries: dict[str, str], scheduler: Any
 ) -> None:
@@ -146,6 +146,7 @@ def test_a_poison_event_is_dead_after_its_retries_and_later_events_still_flow(
             record = bus.publish(_poison(), source="crm")
             EventRecord.objects.filter(pk=record.id).update(payload={"client_id": "not-a-uuid"})
         failed = flows.wait_for_status(poisoned.id, {"failed"}, timeout=30)
+        wait_settled(record)  # the first dead delivery fails the process; the others follow
         # And a registration after it
         process = register()
         flows.wait_for_status(process.id)
@@ -174,121 +175,34 @@ def _poison() -> ClientUpdated:
     )
 
 
-def test_a_disabled_listener_is_invisible_to_every_other_component(all_workers: Any) -> None:
-    # Given no welcome emails
-    listeners.listener_set(name="correspondence.send_welcome_email", state="disabled", by="test")
-
-    process = register()
-    flows.wait_for_status(process.id)
-
-    # Then the process completes without it, and everything else is as always
-    expected = REGISTRATION - Counter(
+@pytest.mark.broker
+def test_a_process_that_stops_moving_is_stuck_and_completes_when_work_reaches_it(
+    fast_retries: dict[str, str], settings: Any
+) -> None:
+    settings.STUCK_AFTER = 1
+    env = {**fast_retries, "STUCK_AFTER": "1"}
+    others = flows.start_workers(OTHERS, env)
+    monitor = processes.start_scheduler(env)
+    try:
+        # Given crm is down, the registration waits with work pending and nothing moves
+        process = register()
+        stuck = flows.wait_for_status(process.id, {"stuck"}, timeout=30)
+        assert stuck.finished_at is None
+        # When crm is back, the work reaches the process and it ends normally
+        crm = flows.start_workers("crm", env)
+        try:
+            flows.wait_for_status(process.id, timeout=30)
+        finally:
+            crm.stop()
+    finally:
+        others.stop()
+        monitor.stop()
+    trace = flows.trace_of(process.id)
+    stuck_at = trace.index(("integration", "client_registration", "failure", "stuck", 1))
+    assert trace[stuck_at + 1] == ("integration", "client_registration", "action", "running", 1)
+    assert Counter(trace) - REGISTRATION == Counter(
         [
-            delivered("correspondence", "ClientCreated"),
-            published("correspondence", "WelcomeEmailSent"),
-            delivered("crm", "WelcomeEmailSent"),
-            published("crm", "CommunicationRecorded"),
-            delivered("sales", "CommunicationRecorded"),
+            ("integration", "client_registration", "failure", "stuck", 1),
+            ("integration", "client_registration", "action", "running", 1),
         ]
     )
-    assert Counter(flows.trace_of(process.id)) == expected
-    assert (Message.objects.count(), Communication.objects.count()) == (0, 0)
-    assert CustomerReplica.objects.count() == 1 and Recipient.objects.count() == 1
-    assert AudienceMember.objects.count() == 1
-
-
-def test_a_paused_component_holds_its_backlog_and_delivers_it_on_resume(all_workers: Any) -> None:
-    listeners.listener_set(name="sales", state="paused", by="test")
-
-    process = register()
-    time.sleep(1.5)
-    states = {name: (state, backlog) for name, state, backlog in listeners.listener_states()}
-    assert Process.objects.get(pk=process.id).status == "running"
-    assert states["sales.replicate_client"] == ("paused", 1)
-    assert states["sales.replicate_communication"] == ("paused", 1)
-    assert CustomerReplica.objects.count() == 0
-
-    listeners.listener_set(name="sales", state="enabled", by="test")
-    flows.wait_for_status(process.id)
-
-    assert Counter(flows.trace_of(process.id)) == REGISTRATION
-    assert CustomerReplica.objects.count() == 1
-
-
-def test_a_backlog_of_a_thousand_events_is_caught_up_after_resume(all_workers: Any) -> None:
-    # Given the replicas' owners are paused while crm changes 250 clients four times each
-    for component in ("sales", "correspondence", "marketing"):
-        listeners.listener_set(name=component, state="paused", by="test")
-    for index in range(250):
-        client = crm_services.client_create(
-            client_id=uuid.uuid4(),
-            email=f"c{index}@example.com",
-            first_name="C",
-            last_name=str(index),
-            marketing_consent=index % 2 == 0,
-        )
-        for change in range(4):
-            with transaction.atomic():
-                client = crm_services.client_update(
-                    client_id=client.id,
-                    last_name=f"{index}-{change}",
-                    marketing_consent=(index + change) % 2 == 0,
-                )
-                bus.publish(updated_event(client), source="crm")
-    held = Delivery.objects.filter(status=DeliveryStatus.HELD).count()
-    assert held == 3 * 1000
-
-    # When they resume
-    for component in ("sales", "correspondence", "marketing"):
-        listeners.listener_set(name=component, state="enabled", by="test")
-    deadline = time.monotonic() + 180
-    while Delivery.objects.filter(status__in=bus.OPEN).exists() and time.monotonic() < deadline:
-        time.sleep(0.5)
-
-    # Then every replica equals its master
-    assert Delivery.objects.filter(status=DeliveryStatus.DONE).count() == 3000
-    masters = {c.id: c for c in Client.objects.all()}
-    replicas = {r.client_id: r for r in CustomerReplica.objects.all()}
-    recipients = {r.client_id: r for r in Recipient.objects.all()}
-    members = {m.client_id: m for m in AudienceMember.objects.all()}
-    assert set(replicas) == set(masters) == set(recipients) == set(members)
-    for client_id, master in masters.items():
-        replica = replicas[client_id]
-        assert (replica.last_name, replica.marketing_consent, replica.client_version) == (
-            master.last_name,
-            master.marketing_consent,
-            master.version,
-        )
-        assert recipients[client_id].client_version == master.version
-        assert members[client_id].consent == master.marketing_consent
-
-
-def test_erasure_reaches_every_copy_and_a_late_event_brings_nothing_back(
-    all_workers: Any,
-) -> None:
-    registration = register()
-    flows.wait_for_status(registration.id)
-    client_id = registration.client_id
-    created = EventRecord.objects.get(name="ClientCreated")
-
-    erasure = gateway.client_erase(client_id=client_id, initiator=gateway.SYSTEM)
-    flows.wait_for_status(erasure.id)
-    # A replay of the old ClientCreated reaches sales after the erasure
-    replay = bus.event_replay(event_id=created.id, listener="sales.replicate_client", by="test")
-    deadline = time.monotonic() + 15
-    while Delivery.objects.get(pk=replay.id).status in bus.OPEN and time.monotonic() < deadline:
-        time.sleep(0.05)
-
-    assert Delivery.objects.get(pk=replay.id).status == "skipped"
-    assert Client.objects.count() == 0 and CustomerReplica.objects.count() == 0
-    assert Recipient.objects.count() == 0 and AudienceMember.objects.count() == 0
-    assert set(Message.objects.values_list("recipient", flat=True)) == {"erased@invalid"}
-    assert not EventRecord.objects.filter(client_id=client_id).exclude(payload={}).exists()
-    assert not RegisteredEmail.objects.filter(client_id=client_id).exists()
-    assert Process.objects.get(pk=registration.id).input == {}
-    with pytest.raises(NotFound):
-        gateway.client_details(client_id=client_id)
-    # and the email may register again
-    again = register()
-    flows.wait_for_status(again.id)
-    assert Client.objects.get().id == again.client_id

@@ -139,6 +139,7 @@ def test_purchase_completes_and_repeating_its_order_ref_returns_the_original(
     assert Communication.objects.count() == 2
 
 
+@pytest.mark.broker
 def test_details_ask_crm_and_sales_and_compose_one_answer(all_workers: Any) -> None:
     registration = register()
     flows.wait_for_status(registration.id)
@@ -154,6 +155,7 @@ def test_details_ask_crm_and_sales_and_compose_one_answer(all_workers: Any) -> N
     assert details["served_by"]["unavailable"] == []
 
 
+@pytest.mark.broker
 def test_a_command_never_published_is_sent_by_the_sweeper_once(
     all_workers: Any, fast_retries: dict[str, str], scheduler: Any, monkeypatch: Any
 ) -> None:
@@ -174,6 +176,7 @@ def test_a_command_never_published_is_sent_by_the_sweeper_once(
     assert Client.objects.count() == 1
 
 
+@pytest.mark.broker
 def test_a_command_published_twice_takes_effect_once(all_workers: Any) -> None:
     # Given a crash after publishing a command but before it was marked sent: it goes out again
     process = register(marketing_consent=False)
@@ -188,6 +191,7 @@ def test_a_command_published_twice_takes_effect_once(all_workers: Any) -> None:
     assert ProcessedMessage.objects.filter(message_id=step.id).count() == 1
 
 
+@pytest.mark.broker
 def test_broker_down_when_the_shop_posts_still_answers_and_completes_later(
     all_workers: Any, fast_retries: dict[str, str], scheduler: Any, monkeypatch: Any
 ) -> None:

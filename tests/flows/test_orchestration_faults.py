@@ -25,6 +25,7 @@ def orchestration_mode() -> None:
     modes.mode_set(mode="orchestration")
 
 
+@pytest.mark.broker
 def test_crm_down_means_retries_then_completion_once_it_is_back(
     fast_retries: dict[str, str], settings: Any
 ) -> None:
@@ -56,6 +57,7 @@ def test_crm_down_means_retries_then_completion_once_it_is_back(
     assert ProcessedMessage.objects.filter(consumer="crm").count() == 2
 
 
+@pytest.mark.broker
 def test_retries_spent_fail_the_process_and_a_manual_retry_completes_it(
     fast_retries: dict[str, str], scheduler: Any
 ) -> None:
@@ -99,6 +101,7 @@ def test_retries_spent_fail_the_process_and_a_manual_retry_completes_it(
     assert Client.objects.count() == 1
 
 
+@pytest.mark.broker
 def test_details_with_crm_down_name_it_unavailable_within_the_timeout(
     fast_retries: dict[str, str],
 ) -> None:

@@ -135,6 +135,8 @@ def start_web(port: int, env: dict[str, str]) -> Process:
         "127.0.0.1",
         "--port",
         str(port),
+        "--http",
+        "h11",
         "--no-access-log",
         "--lifespan",
         "off",

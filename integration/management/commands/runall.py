@@ -63,6 +63,8 @@ class Command(BaseCommand):
                 host,
                 "--port",
                 port,
+                "--http",
+                "h11",
                 "--no-access-log",
                 "--lifespan",
                 "off",

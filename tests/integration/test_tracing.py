@@ -1,0 +1,154 @@
+"""The trace: gap-free sequence numbers, and the arrows a process status may move along."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from itertools import product
+
+import pytest
+from django.utils import timezone
+
+from integration.models import Process, ProcessKind, ProcessStatus, TraceEntry
+from integration.tracing import ALLOWED_MOVES, IllegalMove, process_move, trace_record
+from tests.integration.helpers import trace_of
+
+pytestmark = pytest.mark.django_db
+
+STATUSES = [status.value for status in ProcessStatus]
+ARROWS = {
+    ("running", "completed"),
+    ("running", "failed"),
+    ("running", "stuck"),
+    ("running", "closed"),
+    ("stuck", "running"),
+    ("stuck", "completed"),
+    ("stuck", "failed"),
+    ("stuck", "closed"),
+    ("failed", "running"),
+    ("failed", "closed"),
+}
+FINISHED = {"completed", "failed", "closed"}
+
+
+def a_process(status: str = ProcessStatus.RUNNING, **fields: object) -> Process:
+    return Process.objects.create(
+        kind=ProcessKind.CLIENT_REGISTRATION,
+        mode="orchestration",
+        client_id=uuid.uuid4(),
+        status=status,
+        **fields,
+    )
+
+
+def test_entries_are_numbered_from_one_without_gaps_per_process() -> None:
+    # given two processes whose entries are written interleaved
+    first, second = a_process(), a_process()
+
+    # when five entries go to the first and three to the second
+    for index in range(5):
+        trace_record(
+            process_id=first.id, component="crm", name=f"step{index}", kind="step", status="done"
+        )
+        if index < 3:
+            trace_record(
+                process_id=second.id,
+                component="sales",
+                name=f"step{index}",
+                kind="step",
+                status="done",
+                attempt=2,
+                detail={"n": index},
+            )
+
+    # then each process counts its own entries 1..n, and its trace_count is the last seq
+    assert list(
+        TraceEntry.objects.filter(process=first).order_by("seq").values_list("seq", flat=True)
+    ) == [1, 2, 3, 4, 5]
+    assert list(
+        TraceEntry.objects.filter(process=second).order_by("seq").values_list("seq", flat=True)
+    ) == [1, 2, 3]
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.trace_count, second.trace_count) == (5, 3)
+    assert trace_of(second.id) == [("sales", f"step{n}", "step", "done", 2) for n in range(3)]
+    assert [e.detail for e in TraceEntry.objects.filter(process=second).order_by("seq")] == [
+        {"n": 0},
+        {"n": 1},
+        {"n": 2},
+    ]
+
+
+def test_an_entry_moves_the_last_activity_and_keeps_the_error_traceback() -> None:
+    # given a process idle for an hour
+    process = a_process()
+    an_hour_ago = timezone.now() - timedelta(hours=1)
+    Process.objects.filter(pk=process.id).update(last_activity_at=an_hour_ago)
+
+    # when an entry is written with the error that caused it
+    try:
+        raise RuntimeError("crm is down")
+    except RuntimeError as error:
+        entry = trace_record(
+            process_id=process.id,
+            component="crm",
+            name="create_client",
+            kind="retry",
+            status="error",
+            error=error,
+        )
+
+    # then the process was active at the entry's time, and the entry keeps the traceback
+    process.refresh_from_db()
+    assert process.last_activity_at == entry.at
+    assert entry.traceback.startswith("Traceback (most recent call last):")
+    assert entry.traceback.rstrip().endswith("RuntimeError: crm is down")
+
+
+def test_the_allowed_moves_are_exactly_the_contract_arrows() -> None:
+    allowed = {(source, target) for source, targets in ALLOWED_MOVES.items() for target in targets}
+    assert allowed == ARROWS
+    assert set(ALLOWED_MOVES) == set(STATUSES)
+
+
+@pytest.mark.parametrize(("source", "target"), sorted(ARROWS))
+def test_a_move_along_an_arrow_sets_or_clears_finished_at(source: str, target: str) -> None:
+    # given a process in `source` (finished ones carry a finished_at)
+    finished_at = timezone.now() if source in FINISHED else None
+    process = a_process(source, finished_at=finished_at)
+
+    # when it moves to `target`
+    moved = process_move(process=process, to=target)
+
+    # then the row holds the new status, finished_at only when it is finished
+    process.refresh_from_db()
+    assert moved is True
+    assert process.status == target
+    assert (process.finished_at is not None) == (target in FINISHED)
+
+
+@pytest.mark.parametrize(
+    ("source", "target"),
+    sorted((s, t) for s, t in product(STATUSES, STATUSES) if s != t and (s, t) not in ARROWS),
+)
+def test_a_move_off_the_arrows_is_illegal_and_changes_nothing(source: str, target: str) -> None:
+    finished_at = timezone.now() if source in FINISHED else None
+    process = a_process(source, finished_at=finished_at)
+
+    with pytest.raises(IllegalMove) as raised:
+        process_move(process=process, to=target)
+
+    assert str(raised.value) == f"a {source} process cannot become {target}"
+    process.refresh_from_db()
+    assert (process.status, process.finished_at) == (source, finished_at)
+
+
+@pytest.mark.parametrize("status", STATUSES)
+def test_a_move_to_the_same_status_is_no_move(status: str) -> None:
+    finished_at = timezone.now() if status in FINISHED else None
+    process = a_process(status, finished_at=finished_at)
+
+    assert process_move(process=process, to=status) is False
+
+    process.refresh_from_db()
+    assert (process.status, process.finished_at) == (status, finished_at)
