@@ -330,6 +330,7 @@ class ListenerSwitch(models.Model):
 
     class Meta:
         ordering = ["listener"]
+        verbose_name_plural = "listener switches"
 
     def __str__(self) -> str:
         return f"{self.listener} {self.state}"

@@ -46,3 +46,14 @@ def child_env(django_db_setup: Any, clean_broker: None) -> dict[str, str]:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     processes.kill_leftovers()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests of channels-redis run in the configurations that have it (CI's Redis run), and are
+    deselected, not skipped, in the others."""
+    if settings.CHANNEL_LAYERS["default"]["BACKEND"].startswith("channels_redis"):
+        return
+    kept = [item for item in items if item.get_closest_marker("channels_redis") is None]
+    if len(kept) != len(items):
+        config.hook.pytest_deselected(items=[i for i in items if i not in kept])
+        items[:] = kept

@@ -14,7 +14,7 @@ from integration.api_auth import IssuedToken, token_issue
 from tests.support import flows, processes
 
 # The integration modes every contract test runs in.
-MODES = ["orchestration"]
+MODES = ["orchestration", "choreography"]
 
 
 @dataclass

@@ -104,7 +104,7 @@ def fast_retries_here(settings: Any) -> None:
 def chromium() -> Iterator[Any]:
     executable = shutil.which("chromium")
     if executable is None:
-        pytest.skip("Chromium is not installed (apt-get install chromium)")
+        pytest.fail("Chromium is not installed: apt-get install chromium (.ci/run does)")
     from playwright.sync_api import sync_playwright
 
     # Playwright's sync API keeps an event loop running in this thread; the ORM calls these

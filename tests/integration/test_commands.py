@@ -255,7 +255,13 @@ def test_erasure_commands_forget_the_client_everywhere() -> None:
     assert (Purchase.objects.count(), CustomerAccount.objects.count()) == (0, 0)
     assert AudienceMember.objects.count() == 0
     assert "Ada@example.com" not in str(list(Message.objects.values()))
-    assert scrubbed == {"processes": 1, "registry": 1, "lookup_answers": 0, "events": 1}
+    assert scrubbed == {
+        "processes": 1,
+        "registry": 1,
+        "lookup_answers": 0,
+        "events": 1,
+        "idempotency_records": 0,
+    }
     assert Process.objects.get().input == {}
     assert list(Step.objects.values_list("result", flat=True)) == [{}]
     assert RegisteredEmail.objects.count() == 0

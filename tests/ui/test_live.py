@@ -4,7 +4,6 @@ written anywhere (polling the database) and sees them at once when woken."""
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -201,7 +200,7 @@ def test_a_failing_channel_layer_never_fails_the_writer(
     assert Process.objects.get(pk=process.id).trace_count == 3
 
 
-@pytest.mark.skipif(not os.environ.get("CHANNEL_LAYER_URL"), reason="needs channels-redis")
+@pytest.mark.channels_redis
 def test_with_channels_redis_an_entry_written_elsewhere_wakes_the_page(
     member: Callable[..., Any], slow_polls: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
