@@ -304,6 +304,8 @@ def process_get(*, process_id: UUID, token: ApiToken | None = None) -> Process:
 
 
 def client_find_by_email(*, email: str) -> list[dict[str, Any]]:
+    if "\x00" in email:
+        return []  # no address holds one (and PostgreSQL refuses it in a query)
     client = crm_selectors.client_get_by_email(email=normalise_email(email))
     if client is None or not client_known(client.id):
         return []

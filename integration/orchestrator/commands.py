@@ -49,8 +49,13 @@ def record_welcome_email(context: StepContext) -> dict[str, Any]:
 
 
 def add_to_audience(context: StepContext) -> dict[str, Any]:
-    marketing_services.audience_add(client_id=context.client_id, email=context.input["email"])
-    return {}
+    applied = marketing_services.audience_apply(
+        client_id=context.client_id,
+        email=context.input["email"],
+        consent=True,
+        client_version=context.results["create_client"]["version"],
+    )
+    return {"applied": applied}
 
 
 def record_purchase(context: StepContext) -> dict[str, Any]:
@@ -107,12 +112,16 @@ def update_client(context: StepContext) -> dict[str, Any]:
 
 
 def sync_audience(context: StepContext) -> dict[str, Any]:
+    """Two updates of one client run as two processes: the audience takes the newer version of
+    the client whichever of them reaches marketing last."""
     client = context.results["update_client"]
-    if client["marketing_consent"]:
-        marketing_services.audience_add(client_id=context.client_id, email=client["email"])
-        return {"in_audience": True}
-    removed = marketing_services.audience_remove(client_id=context.client_id)
-    return {"in_audience": False, "removed": removed}
+    applied = marketing_services.audience_apply(
+        client_id=context.client_id,
+        email=client["email"],
+        consent=client["marketing_consent"],
+        client_version=client["version"],
+    )
+    return {"in_audience": client["marketing_consent"], "applied": applied}
 
 
 def erase_crm(context: StepContext) -> dict[str, Any]:

@@ -107,7 +107,7 @@ def test_registration_commands_create_open_send_and_record() -> None:
     results["record_welcome_email"] = commands.record_welcome_email(
         context(client_id, results, **PROFILE)
     )
-    results["add_to_audience"] = commands.add_to_audience(context(client_id, **PROFILE))
+    results["add_to_audience"] = commands.add_to_audience(context(client_id, results, **PROFILE))
 
     client = Client.objects.get()
     message = Message.objects.get()
@@ -136,7 +136,7 @@ def test_registration_commands_create_open_send_and_record() -> None:
             "sent_at": message.sent_at.isoformat() if message.sent_at else None,
         },
         "record_welcome_email": {"communication_id": str(communication.id)},
-        "add_to_audience": {},
+        "add_to_audience": {"applied": True},
     }
 
 
@@ -219,7 +219,10 @@ def test_update_then_sync_audience_follows_the_consent() -> None:
     sync_out = commands.sync_audience(context(client.id, {"update_client": left}))
 
     assert joined == {"version": 2, "email": "ada@example.com", "marketing_consent": True}
-    assert (sync_in, sync_out) == ({"in_audience": True}, {"in_audience": False, "removed": 1})
+    assert (sync_in, sync_out) == (
+        {"in_audience": True, "applied": True},
+        {"in_audience": False, "applied": True},
+    )
     member = AudienceMember.objects.get()
     assert (member.consent, member.left_at is not None) == (False, True)
 
@@ -267,3 +270,19 @@ def test_erasure_commands_forget_the_client_everywhere() -> None:
     assert RegisteredEmail.objects.count() == 0
     assert EventRecord.objects.get().payload == {}
     assert list(ErasedClientId.objects.values_list("client_id", flat=True)) == [client_id]
+
+
+def test_two_updates_reaching_marketing_out_of_order_leave_the_newer_consent() -> None:
+    # given a consenting client changed twice: consent withdrawn (v3) after an email change (v2)
+    client = ClientFactory.create(marketing_consent=True)
+    first = commands.update_client(context(client.id, email="ada@first.example"))
+    second = commands.update_client(context(client.id, marketing_consent=False))
+
+    # when the newer process reaches marketing before the older one
+    commands.sync_audience(context(client.id, {"update_client": second}))
+    stale = commands.sync_audience(context(client.id, {"update_client": first}))
+
+    # then the older change is ignored: the client stays out of the audience
+    assert stale == {"in_audience": True, "applied": False}
+    member = AudienceMember.objects.get()
+    assert (member.consent, member.client_version) == (False, second["version"])
