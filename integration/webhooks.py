@@ -9,7 +9,9 @@ hours after the event, then the delivery is marked failed.
 
 Attempts are numbered: a message carries the attempt it is for, and claims the row with a
 conditional UPDATE on the attempt before it, so duplicate messages and two schedulers never POST
-the same attempt twice.
+the same attempt twice. The events of one process reach the shop in the order they happened
+(stuck, then completed): an event waits while an earlier one of its process is still pending, and
+goes out as soon as that one is delivered or given up.
 """
 
 from __future__ import annotations
@@ -59,6 +61,8 @@ LONGEST_RETRY = 3600.0
 # How long a published attempt owns its row: past this, the sweeper assumes the message or the
 # worker was lost and sends the next attempt.
 LEASE = timedelta(seconds=TIMEOUT + 25)
+# An event behind an earlier pending one of its process looks again after this long.
+WAIT_FOR_EARLIER = timedelta(seconds=1)
 
 
 # --- the event: inside the transaction that moved the process -------------------------------------
@@ -131,9 +135,13 @@ def signature(body: bytes, secret: str) -> str:
 
 def webhook_attempt(*, delivery_id: UUID, attempt: int) -> str:
     """POST one attempt of a delivery, record it, and settle the delivery or schedule the next."""
-    claimed = WebhookDelivery.objects.filter(
+    mine = WebhookDelivery.objects.filter(
         pk=delivery_id, status=WebhookStatus.PENDING, attempts=attempt - 1
-    ).update(attempts=attempt, next_attempt_at=timezone.now() + LEASE)
+    )
+    if _behind_an_earlier_event(delivery_id):
+        mine.update(next_attempt_at=timezone.now() + WAIT_FOR_EARLIER)
+        return "waiting: an earlier event of this process is still pending"
+    claimed = mine.update(attempts=attempt, next_attempt_at=timezone.now() + LEASE)
     if not claimed:
         return "ignored: attempt taken or delivery settled"
     delivery = WebhookDelivery.objects.select_related("token").get(pk=delivery_id)
@@ -163,13 +171,42 @@ def _settle(delivery: WebhookDelivery, *, attempt: int, delivered: bool) -> str:
     )
     if delivered:
         mine.update(status=WebhookStatus.DELIVERED, delivered_at=now, next_attempt_at=None)
+        _release_next(delivery)
         return "delivered"
     retry_at = now + timedelta(seconds=retry_delay(attempt))
     if retry_at > delivery.created_at + GIVE_UP_AFTER:
         mine.update(status=WebhookStatus.FAILED, next_attempt_at=None)
+        _release_next(delivery)
         return "failed: out of time"
     mine.update(next_attempt_at=retry_at)
     return "retry scheduled"
+
+
+def _same_process(delivery_id: UUID) -> Any:
+    """The pending deliveries of the same process to the same shop as this one."""
+    row = WebhookDelivery.objects.filter(pk=delivery_id).values("process_id", "token_id").get()
+    return WebhookDelivery.objects.filter(
+        process_id=row["process_id"], token_id=row["token_id"], status=WebhookStatus.PENDING
+    )
+
+
+def _behind_an_earlier_event(delivery_id: UUID) -> bool:
+    created_at = WebhookDelivery.objects.values_list("created_at", flat=True).get(pk=delivery_id)
+    return _same_process(delivery_id).filter(created_at__lt=created_at).exists()
+
+
+def _release_next(delivery: WebhookDelivery) -> None:
+    """This event is settled: the next one of its process goes out now, not at its next sweep."""
+    following = (
+        _same_process(delivery.pk)
+        .filter(created_at__gt=delivery.created_at)
+        .order_by("created_at")
+        .values_list("id", "attempts")
+        .first()
+    )
+    if following is not None:
+        next_id, attempts = following
+        relay.send_after_commit(_outgoing(next_id, delivery.process_id, attempt=attempts + 1))
 
 
 def retry_delay(attempt: int) -> float:

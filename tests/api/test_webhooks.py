@@ -355,3 +355,27 @@ def test_each_attempt_is_visible_in_the_admin(receiver: Receiver) -> None:
 
     assert page.status_code == 200
     assert "500" in page.content.decode()
+
+
+@pytest.mark.django_db
+def test_the_events_of_one_process_reach_the_shop_in_order(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    published: list[relay.Outgoing] = []
+    monkeypatch.setattr(relay, "send_after_commit", published.append)
+    shop, _ = hooked_shop(receiver)
+    process_id = started_process(shop)
+    move(process_id, ProcessStatus.STUCK)
+    lifecycle.process_close(process_id=UUID(process_id), reason="cancelled", by="staff")
+    stuck, closed = WebhookDelivery.objects.order_by("created_at")
+    published.clear()
+
+    # When the later event's message arrives first, it waits for the earlier one
+    waiting = webhooks.webhook_attempt(delivery_id=closed.id, attempt=1)
+    assert waiting == "waiting: an earlier event of this process is still pending"
+    assert receiver.received == []
+    # and once the earlier one is delivered, the later one is sent at once, in order
+    assert webhooks.webhook_attempt(delivery_id=stuck.id, attempt=1) == "delivered"
+    assert [(m.args, m.queue) for m in published] == [([str(closed.id), 1], "integration")]
+    assert webhooks.webhook_attempt(delivery_id=closed.id, attempt=1) == "delivered"
+    assert [r.event["event"] for r in receiver.received] == ["process.stuck", "process.closed"]
