@@ -74,6 +74,9 @@ def run(label: str, base: str, token: str, jobs: list, concurrency: int) -> list
     elapsed = time.perf_counter() - started
     latencies = sorted(x for w in workers for x in w.latencies)
     statuses = [s for w in workers for s in w.statuses]
+    if not latencies:
+        print(f"{label:<28} no answers")
+        return []
     cuts = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else latencies * 99
     print(
         f"{label:<28} {len(latencies) / elapsed:8.0f} req/s   p50 {cuts[49]:6.1f} ms"
