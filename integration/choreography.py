@@ -13,8 +13,7 @@ from integration.events import (
     Event,
     PurchaseRequested,
 )
-from integration.models import Process, ProcessKind, TraceKind
-from integration.tracing import trace_record
+from integration.models import Process, ProcessKind
 
 GATEWAY = "integration"
 
@@ -45,12 +44,4 @@ FIRST_EVENT: dict[str, Callable[[Process], Event]] = {
 
 def process_begin(process: Process) -> None:
     """Publish the process's first event (inside the creating transaction)."""
-    trace_record(
-        process_id=process.id,
-        component=GATEWAY,
-        name=process.kind,
-        kind=TraceKind.ACTION,
-        status="started",
-        detail={"mode": process.mode},
-    )
     bus.publish(FIRST_EVENT[process.kind](process), source=GATEWAY)

@@ -26,7 +26,7 @@ from common.errors import Conflict, NotFound, ValidationFailed
 from crm import handlers as crm_handlers
 from crm import selectors as crm_selectors
 from crm import services as crm_services
-from integration import modes
+from integration import lifecycle, modes
 from integration.models import (
     ApiToken,
     ErasedClientId,
@@ -77,6 +77,7 @@ def _start(*, kind: str, client_id: UUID, data: dict[str, Any], initiator: Initi
         initiator_user=initiator.user if initiator.user is not None else None,
     )
     with correlation.bound(process.id):
+        lifecycle.process_started(process=process)
         STARTERS[mode](process)
     return process
 

@@ -28,6 +28,18 @@ def _announce(process: Process) -> None:
         listener(process, process.status)
 
 
+def process_started(*, process: Process) -> None:
+    """The first entry of every process's trace, in either mode."""
+    trace_record(
+        process_id=process.id,
+        component=ORCHESTRATOR,
+        name=process.kind,
+        kind=TraceKind.ACTION,
+        status="started",
+        detail={"mode": process.mode},
+    )
+
+
 def process_finish(*, process: Process, status: str, detail: dict[str, Any] | None = None) -> None:
     """Completed or failed (the process row is locked by the caller)."""
     if not process_move(process=process, to=status):

@@ -58,15 +58,7 @@ def error_backoff(attempt: int) -> float:
 
 
 def process_begin(process: Process) -> None:
-    """Send the first step of a process just created (inside the creating transaction)."""
-    trace_record(
-        process_id=process.id,
-        component=ORCHESTRATOR,
-        name=process.kind,
-        kind=TraceKind.ACTION,
-        status="started",
-        detail={"mode": process.mode},
-    )
+    """Send the first step of a process just started (inside the creating transaction)."""
     _send_next(process, after=0, results={})
 
 

@@ -18,7 +18,7 @@ from kombu.exceptions import OperationalError
 from common.errors import ApplicationError
 from crm import services as crm_services
 from crm.models import Client
-from integration import gateway
+from integration import gateway, lifecycle
 from integration.models import (
     Process,
     ProcessedMessage,
@@ -116,7 +116,8 @@ def test_begin_writes_started_and_the_first_command_and_publishes_it_after_commi
             input={"email": "ada@example.com", "first_name": "Ada", "last_name": "L"},
         )
 
-        # when the engine begins it
+        # when it starts and the engine begins it
+        lifecycle.process_started(process=process)
         engine.process_begin(process)
         assert broker.sent == []  # nothing leaves before the commit
 
