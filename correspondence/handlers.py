@@ -15,6 +15,7 @@ from integration import bus
 from integration.events import (
     ClientCreated,
     ClientErased,
+    ClientState,
     ClientUpdated,
     PurchaseRecorded,
     ReceiptSent,
@@ -28,7 +29,7 @@ class RecipientUnknown(Exception):
     """A receipt for a client whose ClientCreated has not arrived yet: retried later."""
 
 
-def remember_recipient(sender: Any, event: ClientCreated | ClientUpdated, **kwargs: Any) -> None:
+def remember_recipient(sender: Any, event: ClientState, **kwargs: Any) -> None:
     services.recipient_apply(
         client_id=UUID(event.client_id),
         client_version=event.client_version,

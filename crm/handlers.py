@@ -41,28 +41,12 @@ def create_client(sender: Any, event: ClientRegistered, **kwargs: Any) -> None:
         company=event.company,
         marketing_consent=event.marketing_consent,
     )
-    bus.publish(
-        ClientCreated(
-            client_id=str(client.id),
-            client_version=client.version,
-            registered_at=client.registered_at.isoformat(),
-            **_profile(client),
-        ),
-        source=COMPONENT,
-    )
+    bus.publish(ClientCreated(**_state(client)), source=COMPONENT)
 
 
 def update_client(sender: Any, event: ClientUpdateRequested, **kwargs: Any) -> None:
     client = services.client_update(client_id=UUID(event.client_id), **event.changes)
-    bus.publish(
-        ClientUpdated(
-            client_id=str(client.id),
-            client_version=client.version,
-            registered_at=client.registered_at.isoformat(),
-            **_profile(client),
-        ),
-        source=COMPONENT,
-    )
+    bus.publish(ClientUpdated(**_state(client)), source=COMPONENT)
 
 
 def add_purchase_value(sender: Any, event: PurchaseRecorded, **kwargs: Any) -> None:
@@ -108,8 +92,12 @@ def publish_communication(communication: Communication) -> None:
     )
 
 
-def _profile(client: Client) -> dict[str, Any]:
+def _state(client: Client) -> dict[str, Any]:
+    """What ClientCreated and ClientUpdated carry: the whole profile at its version."""
     return {
+        "client_id": str(client.id),
+        "client_version": client.version,
+        "registered_at": client.registered_at.isoformat(),
         "email": client.email,
         "first_name": client.first_name,
         "last_name": client.last_name,

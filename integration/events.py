@@ -43,10 +43,9 @@ class ClientRegistered(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
-class ClientCreated(Event):
-    """crm created the master record. Carries the profile replicas keep."""
+class ClientState(Event):
+    """The whole profile crm holds for a client, at one version (what replicas keep)."""
 
-    name: ClassVar[str] = "ClientCreated"
     client_version: int
     email: str
     first_name: str
@@ -55,6 +54,13 @@ class ClientCreated(Event):
     company: str
     marketing_consent: bool
     registered_at: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClientCreated(ClientState):
+    """crm created the master record."""
+
+    name: ClassVar[str] = "ClientCreated"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -66,18 +72,10 @@ class ClientUpdateRequested(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
-class ClientUpdated(Event):
-    """crm changed the master record: the whole current profile, at this version."""
+class ClientUpdated(ClientState):
+    """crm changed the master record."""
 
     name: ClassVar[str] = "ClientUpdated"
-    client_version: int
-    email: str
-    first_name: str
-    last_name: str
-    phone: str
-    company: str
-    marketing_consent: bool
-    registered_at: str
 
 
 @dataclass(frozen=True, kw_only=True)

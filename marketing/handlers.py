@@ -10,11 +10,11 @@ from typing import Any
 from uuid import UUID
 
 from integration import bus
-from integration.events import ClientCreated, ClientErased, ClientUpdated
+from integration.events import ClientCreated, ClientErased, ClientState, ClientUpdated
 from marketing import services
 
 
-def sync_audience(sender: Any, event: ClientCreated | ClientUpdated, **kwargs: Any) -> None:
+def sync_audience(sender: Any, event: ClientState, **kwargs: Any) -> None:
     if isinstance(event, ClientCreated) and not event.marketing_consent:
         return  # nobody joins without consent; nothing to remember either
     services.audience_apply(

@@ -17,6 +17,7 @@ from integration import bus
 from integration.events import (
     ClientCreated,
     ClientErased,
+    ClientState,
     ClientUpdated,
     CommunicationRecorded,
     PurchaseRecorded,
@@ -27,7 +28,7 @@ from sales import services
 COMPONENT = "sales"
 
 
-def replicate_client(sender: Any, event: ClientCreated | ClientUpdated, **kwargs: Any) -> None:
+def replicate_client(sender: Any, event: ClientState, **kwargs: Any) -> None:
     client_id = UUID(event.client_id)
     services.customer_replica_apply(
         client_id=client_id,
