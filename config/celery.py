@@ -13,12 +13,12 @@ from celery import Celery, signals
 from kombu import Queue
 
 from common import correlation
-from config import kombu_filesystem
+from common.components import COMPONENTS
+from config import kombu_filesystem, kombu_redis
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 kombu_filesystem.install()
-
-COMPONENTS = ("crm", "sales", "marketing", "correspondence", "integration")
+kombu_redis.install()
 
 
 def lookup_queue(component: str) -> str:
@@ -36,6 +36,8 @@ def queues_for(components: list[str]) -> list[str]:
 app = Celery("ensemble")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.task_queues = [Queue(name) for name in queues_for(list(COMPONENTS))]
+# A message a worker cannot run is logged and set aside; the worker goes on.
+app.conf.worker_consumer = "config.worker_consumer:SetAsideConsumer"
 app.autodiscover_tasks()
 
 

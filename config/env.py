@@ -49,6 +49,8 @@ class Config:
     lookup_timeout: float
     stuck_after: float
     api_rate_limit: str | None
+    login_failure_limit: int
+    login_lockout: int
     redis_url: str | None = field(default=None)
 
 
@@ -258,5 +260,7 @@ def load(env: Mapping[str, str], base_dir: Path) -> Config:
         lookup_timeout=_number(env, "LOOKUP_TIMEOUT", 1),
         stuck_after=_number(env, "STUCK_AFTER", 300),
         api_rate_limit=_rate(env),
+        login_failure_limit=_number(env, "LOGIN_FAILURE_LIMIT", 5, integer=True),
+        login_lockout=_number(env, "LOGIN_LOCKOUT", 900, integer=True),
         redis_url=redis_url,
     )

@@ -20,6 +20,8 @@ from kombu.transport import TRANSPORT_ALIASES, filesystem
 from kombu.utils.encoding import str_to_bytes
 from kombu.utils.json import dumps
 
+from config.kombu_envelopes import EnvelopeCheckingTransport
+
 logger = logging.getLogger(__name__)
 
 
@@ -41,7 +43,7 @@ class Channel(filesystem.Channel):
             raise Empty() from None
 
 
-class Transport(filesystem.Transport):
+class Transport(EnvelopeCheckingTransport, filesystem.Transport):
     Channel = Channel
 
 

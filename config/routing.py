@@ -1,3 +1,3 @@
-from integration.routing import websocket_urlpatterns
+from staff.routing import websocket_urlpatterns
 
 __all__ = ["websocket_urlpatterns"]

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import sys
+from datetime import timedelta
 from pathlib import Path
 
+from common import components
 from config.env import ConfigError, load
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -31,6 +33,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "axes",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -41,6 +44,8 @@ INSTALLED_APPS = [
     "marketing",
     "correspondence",
     "integration",
+    "shop_api",
+    "staff",
 ]
 
 MIDDLEWARE = [
@@ -52,7 +57,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "integration.middleware.ApiProblemMiddleware",
+    "shop_api.middleware.ApiProblemMiddleware",
+    # Last, as django-axes requires: it turns a refused login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -82,6 +89,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+AUTHENTICATION_BACKENDS = [
+    # Refuses a locked-out login before the password is checked; then the ordinary backend.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
@@ -133,6 +145,26 @@ if CONFIG.secure_https:
     SECURE_HSTS_PRELOAD = True
     SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 
+# --- login throttling (django-axes) ------------------------------------------------------------
+# Both login pages (/accounts/login/, /admin/login/) authenticate through AUTHENTICATION_BACKENDS,
+# so both are throttled; the shop API's bearer tokens never go through authenticate().
+AXES_FAILURE_LIMIT = CONFIG.login_failure_limit
+AXES_COOLOFF_TIME = timedelta(seconds=CONFIG.login_lockout)
+# Separate entries, not one combined list: a username reaching the limit is locked from every
+# address, and an address reaching it is locked for every username.
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# Counts live in the database, so every web process sees the same ones.
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_RESET_ON_SUCCESS = True
+# A lockout ends LOGIN_LOCKOUT seconds after the failure that caused it: attempts refused during
+# it are not counted and do not extend it.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_LOCKOUT_CALLABLE = "staff.lockout.lockout_response"
+# The app is reached directly (no proxy by default), so the client is REMOTE_ADDR; a proxy in
+# front needs django-ipware and the AXES_IPWARE_* settings, or every client is the proxy.
+AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)
+
 # --- REST API ----------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -141,7 +173,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "UNAUTHENTICATED_USER": None,
-    "EXCEPTION_HANDLER": "integration.problems.api_exception_handler",
+    "EXCEPTION_HANDLER": "shop_api.problems.api_exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Ensemble shop API",
@@ -154,7 +186,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
-        "ComponentEnum": "integration.serializers.COMPONENTS",
+        "ComponentEnum": "common.components.COMPONENTS",
         "ModeEnum": "integration.models.IntegrationMode",
         "ProcessKindEnum": "integration.models.ProcessKind",
         "ProcessStatusEnum": "integration.models.ProcessStatus",
@@ -166,7 +198,7 @@ SPECTACULAR_SETTINGS = {
 CHANNEL_LAYERS = {"default": CONFIG.channel_layer}
 
 # --- celery ------------------------------------------------------------------------------------
-COMPONENTS = ("crm", "sales", "marketing", "correspondence", "integration")
+COMPONENTS = components.COMPONENTS
 CELERY_BROKER_URL = CONFIG.broker_url
 CELERY_BROKER_TRANSPORT_OPTIONS = CONFIG.broker_transport_options
 for _key in ("data_folder_in", "data_folder_out", "control_folder", "processed_folder"):

@@ -11,11 +11,11 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
-    path("api/v1/", include("integration.api_urls")),
+    path("api/v1/", include("shop_api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("marketing/", include("marketing.urls")),
-    path("", include("integration.urls")),
+    path("", include("staff.urls")),
 ]
 
 handler404 = "common.views.not_found"

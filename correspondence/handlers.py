@@ -1,28 +1,31 @@
 """Choreography: what Correspondence does when other components' events arrive.
 
 It keeps where each client's email goes (its recipients), sends the welcome email and receipts,
-and says so.
+and says so. A send is queued in the delivery's transaction and goes out after commit; the
+transaction that records it sent publishes WelcomeEmailSent / ReceiptSent.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
 from correspondence import selectors, services
-from correspondence.models import Message
+from correspondence.models import Message, MessageStatus
 from integration import bus
 from integration.events import (
     ClientCreated,
     ClientErased,
     ClientState,
     ClientUpdated,
+    Event,
     PurchaseRecorded,
     ReceiptSent,
     WelcomeEmailSent,
 )
 
-COMPONENT = "correspondence"
+SEND_EMAIL = "send_email"  # the send's own entry in a process's trace
 
 
 class RecipientUnknown(Exception):
@@ -38,30 +41,37 @@ def remember_recipient(sender: Any, event: ClientState, **kwargs: Any) -> None:
     )
 
 
-def send_welcome_email(sender: Any, event: ClientCreated, **kwargs: Any) -> None:
-    message = services.message_send(
+def send_welcome_email(sender: Any, event: ClientCreated, **kwargs: Any) -> UUID:
+    """Queue the welcome email in the delivery's transaction; it is sent after commit."""
+    message = services.message_queue(
         client_id=UUID(event.client_id),
         recipient=event.email,
         template_key="welcome",
         context={"first_name": event.first_name},
         reference=f"client:{event.client_id}",
     )
-    bus.publish(
-        WelcomeEmailSent(
-            client_id=event.client_id,
+    return message.id
+
+
+def deliver_welcome_email(message_id: UUID, settle: bus.Settle) -> None:
+    _deliver(
+        message_id,
+        settle,
+        lambda message: WelcomeEmailSent(
+            client_id=str(message.client_id),
             message_id=str(message.id),
             subject=message.subject,
             sent_at=_sent_at(message),
         ),
-        source=COMPONENT,
     )
 
 
-def send_receipt(sender: Any, event: PurchaseRecorded, **kwargs: Any) -> None:
+def send_receipt(sender: Any, event: PurchaseRecorded, **kwargs: Any) -> tuple[UUID, str]:
+    """Queue the receipt in the delivery's transaction; it is sent after commit."""
     recipient = selectors.recipient_get(client_id=UUID(event.client_id))
     if recipient is None:
         raise RecipientUnknown(f"no recipient yet for client {event.client_id}")
-    message = services.message_send(
+    message = services.message_queue(
         client_id=UUID(event.client_id),
         recipient=recipient.email,
         template_key="receipt",
@@ -73,16 +83,33 @@ def send_receipt(sender: Any, event: PurchaseRecorded, **kwargs: Any) -> None:
         },
         reference=f"purchase:{event.purchase_id}",
     )
-    bus.publish(
-        ReceiptSent(
-            client_id=event.client_id,
-            order_ref=event.order_ref,
+    return message.id, event.order_ref
+
+
+def deliver_receipt(queued: tuple[UUID, str], settle: bus.Settle) -> None:
+    message_id, order_ref = queued
+    _deliver(
+        message_id,
+        settle,
+        lambda message: ReceiptSent(
+            client_id=str(message.client_id),
+            order_ref=order_ref,
             message_id=str(message.id),
             subject=message.subject,
             sent_at=_sent_at(message),
         ),
-        source=COMPONENT,
     )
+
+
+def _deliver(message_id: UUID, settle: bus.Settle, announce: Callable[[Message], Event]) -> None:
+    """After the delivery's commit: send the message. That it was sent is published in the
+    transaction that records it; a message cancelled by an erasure announces nothing."""
+
+    def settled(message: Message) -> None:
+        sent = message.status == MessageStatus.SENT
+        settle(message.status, *([announce(message)] if sent else []))
+
+    services.message_deliver(message_id=message_id, on_settled=settled)
 
 
 def erase_client(sender: Any, event: ClientErased, **kwargs: Any) -> None:
@@ -97,8 +124,18 @@ def _sent_at(message: Message) -> str:
 
 def connect() -> None:
     """Called from CorrespondenceConfig.ready(): who correspondence listens to."""
-    bus.subscribe(ClientCreated, send_welcome_email, listener="correspondence.send_welcome_email")
+    bus.subscribe(
+        ClientCreated,
+        send_welcome_email,
+        listener="correspondence.send_welcome_email",
+        after_commit=bus.AfterCommit(SEND_EMAIL, deliver_welcome_email),
+    )
     bus.subscribe(ClientCreated, remember_recipient, listener="correspondence.remember_recipient")
     bus.subscribe(ClientUpdated, remember_recipient, listener="correspondence.update_recipient")
-    bus.subscribe(PurchaseRecorded, send_receipt, listener="correspondence.send_receipt")
+    bus.subscribe(
+        PurchaseRecorded,
+        send_receipt,
+        listener="correspondence.send_receipt",
+        after_commit=bus.AfterCommit(SEND_EMAIL, deliver_receipt),
+    )
     bus.subscribe(ClientErased, erase_client, listener="correspondence.erase_client")

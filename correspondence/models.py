@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from email.utils import make_msgid, parseaddr
 
 from django import template as django_template
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
@@ -46,12 +48,27 @@ class Template(models.Model):
 
 class MessageStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
+    SENDING = "sending", "Sending"
     SENT = "sent", "Sent"
-    FAILED = "failed", "Failed"
+    FAILED = "failed", "Failed (sent again on retry)"
+    CANCELLED = "cancelled", "Cancelled (client erased)"
+
+
+def new_message_id() -> str:
+    """The email's Message-ID, made once when the message is queued: every retry sends the same
+    one, so a repeated send is recognisable. The sender's domain is used: no DNS lookup."""
+    domain = parseaddr(settings.DEFAULT_FROM_EMAIL)[1].rpartition("@")[2]
+    return make_msgid(domain=domain or "ensemble.invalid")
 
 
 class Message(models.Model):
+    """An outbound email. Queued in the transaction that decides to send it; sent after commit;
+    the outcome recorded in a short transaction of its own (correspondence/services.py)."""
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    message_id_header = models.CharField(
+        max_length=255, unique=True, default=new_message_id, editable=False
+    )
     client_id = models.UUIDField(db_index=True)
     template_key = models.CharField(max_length=32, choices=TemplateKey.choices)
     recipient = models.EmailField(max_length=254)
@@ -65,6 +82,10 @@ class Message(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     sent_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0, help_text="sends started")
+    # When the sending worker claimed it: a claim older than the send lease is a dead worker's.
+    sending_since = models.DateTimeField(null=True, blank=True)
+    erased = models.BooleanField(default=False, help_text="its client was erased: scrubbed")
 
     class Meta:
         ordering = ["-created_at"]

@@ -1,15 +1,17 @@
 """Every write of Correspondence. Each function is one transaction and raises `common.errors`
-types, except a failed delivery, which re-raises the mail error for the caller to retry."""
+types, except `message_deliver`: it sends outside every transaction, between two short ones, and
+re-raises a mail error (recorded first) for the caller to retry."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
 from django import template as django_template
 from django.conf import settings
-from django.core.mail import send_mail
+from django.core.mail import EmailMessage
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -25,6 +27,14 @@ from correspondence.models import (
     Recipient,
     Template,
 )
+from integration import bus
+
+# A message may be sent while it is queued, or failed (a retry).
+SENDABLE = (MessageStatus.QUEUED, MessageStatus.FAILED)
+SETTLED = (MessageStatus.SENT, MessageStatus.CANCELLED)
+# An SMTP session is a handful of exchanges, each bounded by EMAIL_TIMEOUT: a claim older than
+# this many of them belongs to a worker that is gone.
+SEND_LEASE_TIMEOUTS = 6
 
 
 def _shipped(key: str) -> Template:
@@ -49,7 +59,7 @@ def template_render(*, key: str, context: Mapping[str, Any]) -> tuple[str, str]:
     return " ".join(subject.split())[:SUBJECT_MAX_LENGTH], body
 
 
-def message_send(
+def message_queue(
     *,
     client_id: UUID,
     recipient: str,
@@ -57,11 +67,11 @@ def message_send(
     context: Mapping[str, Any],
     reference: str,
 ) -> Message:
-    """Send the template to the recipient once per (template_key, reference).
+    """Record the intent to send the template, once per (template_key, reference), inside the
+    caller's transaction; `message_deliver` sends it after commit.
 
-    A message already sent is returned as it is. The email goes out inside the transaction
-    that holds the message row, so two senders of one key cannot both send it. A mail error
-    marks the message failed (kept) and is re-raised; a later call renders and tries again.
+    A message already recorded is returned as it is: a retry sends the same email with the same
+    Message-ID. For a client already erased the row is written cancelled, without personal data.
     """
     reference = reference.strip()
     subject, body = template_render(key=template_key, context=context)
@@ -73,59 +83,133 @@ def message_send(
     }
     full_clean_or_raise(Message(template_key=template_key, reference=reference, **fields))
     with transaction.atomic():
-        message = _claim(template_key=template_key, reference=reference, fields=fields)
-        if message.status == MessageStatus.SENT:
-            return message
-        failure = _deliver(message)
-    if failure is not None:
-        raise failure
-    return message
-
-
-def _claim(*, template_key: str, reference: str, fields: dict[str, Any]) -> Message:
-    message, created = Message.objects.select_for_update().get_or_create(
-        template_key=template_key, reference=reference, defaults=fields
-    )
-    if not created and message.status != MessageStatus.SENT:
-        # A retry sends what this call rendered: the address may have been corrected since.
-        for name, value in fields.items():
-            setattr(message, name, value)
-        message.save(update_fields=list(fields))
-    return message
-
-
-def _deliver(message: Message) -> OSError | None:
-    """Send the email and record the outcome; returns the mail error instead of raising it, so
-    that the failed status is committed."""
-    try:
-        send_mail(
-            message.subject,
-            message.body,
-            settings.DEFAULT_FROM_EMAIL,
-            [message.recipient],
-            fail_silently=False,
+        message, created = Message.objects.get_or_create(
+            template_key=template_key, reference=reference, defaults=fields
         )
-    except OSError as error:  # smtplib.SMTPException and socket errors are all OSErrors
-        message.status = MessageStatus.FAILED
-        message.error = f"{type(error).__name__}: {error}"
-        message.save(update_fields=["status", "error"])
+        if created and bus.client_erased(client_id=client_id):
+            _cancel(message)
+    return message
+
+
+def message_deliver(
+    *, message_id: UUID, on_settled: Callable[[Message], None] | None = None
+) -> Message:
+    """Send a queued message, outside every transaction and lock, and record the outcome.
+
+    Three steps: a short transaction claims the message (or cancels it when its client is erased:
+    nothing is sent); the send, bounded by EMAIL_TIMEOUT; a short transaction records it sent, or
+    failed with the error (which is then re-raised: a later call sends it again, with the same
+    Message-ID). `on_settled` runs inside the transaction that finds the message sent or cancelled
+    (also when it already was), so that what the caller records about it commits with it.
+    Returns the message; `sending` means another worker holds it and will settle it.
+    """
+    message, claimed = _claim(message_id, on_settled)
+    if not claimed:
+        return message
+    error = _send(message)
+    return _record_outcome(message_id, error, on_settled)
+
+
+def _claim(message_id: UUID, on_settled: Callable[[Message], None] | None) -> tuple[Message, bool]:
+    with transaction.atomic():
+        message = Message.objects.select_for_update().get(pk=message_id)
+        if message.status in SENDABLE or _claim_expired(message):
+            # Erasure wins: the tombstone is checked under the row's lock, right before sending.
+            if not _erased(message):
+                message.status = MessageStatus.SENDING
+                message.sending_since = timezone.now()
+                message.attempts += 1
+                message.save(update_fields=["status", "sending_since", "attempts"])
+                return message, True
+            _cancel(message)
+        if message.status in SETTLED and on_settled is not None:
+            on_settled(message)
+        return message, False
+
+
+def _claim_expired(message: Message) -> bool:
+    """A message `sending` for longer than any send can take was claimed by a worker that died
+    (perhaps after the server accepted it): it is sent again, with the same Message-ID."""
+    if message.status != MessageStatus.SENDING or message.sending_since is None:
+        return False
+    lease = timedelta(seconds=SEND_LEASE_TIMEOUTS * settings.EMAIL_TIMEOUT)
+    return message.sending_since < timezone.now() - lease
+
+
+def _send(message: Message) -> OSError | None:
+    """The SMTP exchange, each step bounded by EMAIL_TIMEOUT; returns the mail error instead of
+    raising it, so that it is recorded first."""
+    email = EmailMessage(
+        subject=message.subject,
+        body=message.body,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[message.recipient],
+        headers={"Message-ID": message.message_id_header},
+    )
+    try:
+        email.send(fail_silently=False)
+    except OSError as error:  # smtplib.SMTPException and socket errors (timeouts) are OSErrors
         return error
-    message.status = MessageStatus.SENT
-    message.sent_at = timezone.now()
-    message.error = ""
-    message.save(update_fields=["status", "sent_at", "error"])
     return None
+
+
+def _record_outcome(
+    message_id: UUID, error: OSError | None, on_settled: Callable[[Message], None] | None
+) -> Message:
+    with transaction.atomic():
+        message = Message.objects.select_for_update().get(pk=message_id)
+        message.sending_since = None
+        if error is None:
+            message.status = MessageStatus.SENT
+            message.sent_at = timezone.now()
+            message.error = ""
+        elif _erased(message):
+            message.status = MessageStatus.CANCELLED
+        else:
+            message.status = MessageStatus.FAILED
+            message.error = f"{type(error).__name__}: {error}"
+        if _erased(message):
+            _scrub(message)  # erased while the send was in flight
+        message.save()
+        if message.status in SETTLED and on_settled is not None:
+            on_settled(message)
+    if error is not None and message.status == MessageStatus.FAILED:
+        raise error  # recorded: the caller retries
+    return message
+
+
+def _erased(message: Message) -> bool:
+    return message.erased or bus.client_erased(client_id=message.client_id)
+
+
+def _scrub(message: Message) -> None:
+    """No personal data left; the error is blanked too: SMTP errors often quote the address."""
+    message.recipient = ERASED_RECIPIENT
+    message.subject = ""
+    message.body = ""
+    message.error = ""
+    message.erased = True
+
+
+def _cancel(message: Message) -> None:
+    message.status = MessageStatus.CANCELLED
+    message.sending_since = None
+    _scrub(message)
+    message.save()
 
 
 def message_erase_client(*, client_id: UUID) -> None:
     """Keep the client's messages as a record that something was sent, without personal data.
 
-    The error is blanked too: SMTP errors often quote the recipient's address.
+    What is not sent yet is cancelled; a send in flight keeps its status, and its outcome is
+    recorded without personal data when it ends.
     """
     with transaction.atomic():
-        Message.objects.filter(client_id=client_id).update(
-            recipient=ERASED_RECIPIENT, subject="", body="", error=""
+        messages = Message.objects.filter(client_id=client_id)
+        messages.filter(status__in=SENDABLE).update(
+            status=MessageStatus.CANCELLED, sending_since=None
         )
+        messages.update(recipient=ERASED_RECIPIENT, subject="", body="", error="", erased=True)
 
 
 # --- recipients (choreography) ----------------------------------------------------------------

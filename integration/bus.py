@@ -1,10 +1,13 @@
 """The event bus of choreography: publish/subscribe through the outbox.
 
-Each event type is a Django Signal; a listener is a receiver that its app connects in
-`AppConfig.ready()` through `subscribe`, under the name `<component>.<name>` (its dispatch_uid).
-The bus keeps its own registry of listeners and turns every receiver into a durable delivery: a
-`Delivery` row per listener enabled at publish time, written in the publisher's transaction, put
-on the listener's component queue after commit. The listener runs in its component's worker, in
+Each event type is a Django Signal. An app subscribes its listeners in `AppConfig.ready()` under
+the name `<component>.<name>` (the dispatch_uid); what is connected to the signal is the
+listener's recorder. `publish` sends the signal, and each recorder answers with its listener's
+durable delivery — one `Delivery` row per listener enabled at that moment (held while paused) —
+written in the publisher's transaction and put on the listener's component queue after commit.
+The bus keeps its own registry of listener names (for the switches and `manage.py listeners`).
+
+The listener runs in its component's worker, in
 one transaction with its processed record, the delivery marked done, its trace entry and whatever
 it publishes in turn. A delivery that raises is retried with backoff and is dead when its attempts
 are spent; one that is never acknowledged is resent by the sweeper. This module imports no
@@ -28,11 +31,15 @@ from django.dispatch import Signal
 from django.utils import timezone
 
 from common import correlation
+from common.components import COMPONENTS
 from common.errors import ApplicationError, NotFound
-from integration import lifecycle, relay
+from integration.core import lifecycle, relay
+from integration.core.erasure import ERASURE_EVENTS
+from integration.core.trace import lock_process, trace_record
 from integration.events import EVENT_TYPES, Event
 from integration.models import (
-    AuditEntry,
+    DELIVERY_OPEN,
+    DELIVERY_RUNNABLE,
     Delivery,
     DeliveryStatus,
     ErasedClientId,
@@ -45,17 +52,29 @@ from integration.models import (
     ProcessStatus,
     TraceKind,
 )
-from integration.tracing import lock_process, trace_record
 
 logger = logging.getLogger(__name__)
 
 DELIVER_TASK = "integration.deliver"
-OPEN = (DeliveryStatus.PENDING, DeliveryStatus.SENT, DeliveryStatus.WAITING, DeliveryStatus.HELD)
-RUNNABLE = (DeliveryStatus.PENDING, DeliveryStatus.SENT, DeliveryStatus.WAITING)
-# Events that must reach their listeners even once the client is erased.
-ERASURE_EVENTS = {"ClientErasureRequested", "ClientErased"}
+OPEN = DELIVERY_OPEN
+RUNNABLE = DELIVERY_RUNNABLE
 
 Receiver = Callable[..., None]
+Settle = Callable[..., None]
+
+
+@dataclass(frozen=True)
+class AfterCommit:
+    """A listener's work outside the database, such as sending an email (nothing outside the
+    database happens in a transaction that holds a lock). The receiver records the intent in the
+    delivery's transaction and returns it; after commit, in the same worker, the bus calls
+    `run(intent, settle)` outside every transaction. `run` calls `settle(status, *events)` inside
+    the short transaction that records its outcome: there the bus traces it as `name`, publishes
+    the events and marks the delivery done. What `run` raises is retried like a listener's error;
+    when it returns without settling (another worker holds the work), the delivery stays open."""
+
+    name: str
+    run: Callable[[Any, Settle], None]
 
 
 @dataclass(frozen=True)
@@ -65,18 +84,51 @@ class Listener:
     event: str
     receiver: Receiver
 
+    def record(
+        self, sender: Any, record: EventRecord, switches: dict[str, str], **kwargs: Any
+    ) -> Delivery | None:
+        """Receiver of the event's signal: this listener's delivery (held while it is paused,
+        none while it is disabled), for the publisher to save in its transaction."""
+        state = switches.get(self.name, ListenerState.ENABLED)
+        if state == ListenerState.DISABLED:
+            return None
+        held = state == ListenerState.PAUSED
+        now = timezone.now()
+        return Delivery(
+            event=record,
+            process_id=record.process_id,
+            listener=self.name,
+            component=self.component,
+            status=DeliveryStatus.HELD if held else DeliveryStatus.SENT,
+            sends=0 if held else 1,
+            sent_at=None if held else now,
+            next_attempt_at=None if held else now + timedelta(seconds=redeliver_after(1)),
+        )
+
 
 SIGNALS: dict[str, Signal] = {name: Signal() for name in EVENT_TYPES}
 _registry: dict[str, Listener] = {}
+_after_commit: dict[str, AfterCommit] = {}
 
 
-def subscribe(event_type: type[Event], receiver: Receiver, *, listener: str) -> None:
-    """Connect a receiver to an event type as listener `<component>.<name>`."""
+def subscribe(
+    event_type: type[Event],
+    receiver: Receiver,
+    *,
+    listener: str,
+    after_commit: AfterCommit | None = None,
+) -> None:
+    """Connect a listener `<component>.<name>` to an event type. What is connected to the
+    event's signal records the listener's durable delivery when the event is published; the
+    receiver itself runs later, in the listener's component worker."""
     component, _, short = listener.partition(".")
-    if component not in settings.COMPONENTS or not short:
+    if component not in COMPONENTS or not short:
         raise ValueError(f"a listener is named <component>.<name>, not {listener!r}")
-    SIGNALS[event_type.name].connect(receiver, dispatch_uid=listener, weak=False)
-    _registry[listener] = Listener(listener, component, event_type.name, receiver)
+    entry = Listener(listener, component, event_type.name, receiver)
+    SIGNALS[event_type.name].connect(entry.record, dispatch_uid=listener, weak=False)
+    _registry[listener] = entry
+    if after_commit is not None:
+        _after_commit[listener] = after_commit
 
 
 def registry() -> list[Listener]:
@@ -122,7 +174,7 @@ def publish(event: Event, *, source: str) -> EventRecord:
         client_id=event.client_id,
         payload={} if erased else event.payload(),
     )
-    deliveries = [] if erased else _deliveries_for(record)
+    deliveries = [] if erased else _deliveries_for(event, record)
     Delivery.objects.bulk_create(deliveries)
     if process_id:
         _trace_published(record, deliveries, dropped=erased)
@@ -134,33 +186,21 @@ def publish(event: Event, *, source: str) -> EventRecord:
     return record
 
 
-def _deliveries_for(record: EventRecord) -> list[Delivery]:
-    listeners = listeners_of(record.name)
-    states = dict(
-        ListenerSwitch.objects.filter(listener__in=[x.name for x in listeners]).values_list(
-            "listener", "state"
-        )
+def _deliveries_for(event: Event, record: EventRecord) -> list[Delivery]:
+    """Send the event's signal: each connected listener answers with its delivery."""
+    switches = dict(
+        ListenerSwitch.objects.filter(
+            listener__in=[entry.name for entry in listeners_of(record.name)]
+        ).values_list("listener", "state")
     )
-    now = timezone.now()
-    deliveries = []
-    for listener in listeners:
-        state = states.get(listener.name, ListenerState.ENABLED)
-        if state == ListenerState.DISABLED:
-            continue
-        held = state == ListenerState.PAUSED
-        deliveries.append(
-            Delivery(
-                event=record,
-                process_id=record.process_id,
-                listener=listener.name,
-                component=listener.component,
-                status=DeliveryStatus.HELD if held else DeliveryStatus.SENT,
-                sends=0 if held else 1,
-                sent_at=None if held else now,
-                next_attempt_at=None if held else now + timedelta(seconds=redeliver_after(1)),
-            )
-        )
-    return deliveries
+    answers = SIGNALS[record.name].send(
+        sender=type(event), event=event, record=record, switches=switches
+    )
+    deliveries: list[Delivery] = []
+    for _, answer in answers:
+        if isinstance(answer, Delivery):
+            deliveries.append(answer)
+    return sorted(deliveries, key=lambda delivery: delivery.listener)
 
 
 def _trace_published(record: EventRecord, deliveries: list[Delivery], *, dropped: bool) -> None:
@@ -205,6 +245,12 @@ def _is_erased(client_id: UUID | str | None) -> bool:
     return ErasedClientId.objects.filter(client_id=client_id).exists()
 
 
+def client_erased(*, client_id: UUID | str) -> bool:
+    """The client's erasure is accepted (the gateway writes the tombstone when it starts): nothing
+    is sent to them any more, and what is written about them is written without personal data."""
+    return _is_erased(client_id)
+
+
 # --- delivering (in the listener's worker) ----------------------------------------------------
 
 
@@ -214,16 +260,23 @@ def deliver(*, delivery_id: UUID) -> str:
     if row is None:
         return "unknown delivery"
     with correlation.bound(row["process_id"]):
+        effect: AfterCommit | None = None
         try:
             with transaction.atomic():
-                return _deliver_once(delivery_id)
+                outcome = _deliver_once(delivery_id)
+            if isinstance(outcome, str):
+                return outcome
+            effect, intent = outcome
+            return _run_after_commit(delivery_id, effect, intent)
         except Exception as error:  # noqa: BLE001 - recorded on the delivery, retried or dead
             logger.warning("delivery %s raised %s", delivery_id, type(error).__name__)
-            _record_error(delivery_id, error)
+            _record_error(delivery_id, error, name=effect.name if effect else None)
             return f"error: {type(error).__name__}"
 
 
-def _deliver_once(delivery_id: UUID) -> str:
+def _deliver_once(delivery_id: UUID) -> str | tuple[AfterCommit, Any]:
+    """The listener's transaction: its effect and the delivery done, or, for a listener with
+    work outside the database, the intent it recorded (the delivery stays open)."""
     delivery = Delivery.objects.select_related("event").get(pk=delivery_id)
     if delivery.status not in RUNNABLE:
         return f"ignored: delivery is {delivery.status}"
@@ -234,14 +287,67 @@ def _deliver_once(delivery_id: UUID) -> str:
     ):
         _settle_delivery(delivery, DeliveryStatus.SKIPPED, "skipped")
         return "skipped"
+    effect = _after_commit.get(delivery.listener)
+    # With work after commit, the processed record is written with its outcome: a retry after a
+    # failed send must find the intent again, not a record that says it is done.
+    if not (_unprocessed(delivery) if effect else _claim(delivery)):
+        return "ignored: already processed"
+    _wake_if_stuck(delivery.process_id)
+    event = EVENT_TYPES[event_name].from_payload(delivery.event.payload)
+    intent = listener.receiver(sender=type(event), event=event)
+    if effect is not None:
+        return effect, intent
+    _settle_delivery(delivery, DeliveryStatus.DONE, "done")
+    return "done"
+
+
+def _claim(delivery: Delivery) -> bool:
+    """Write the processed record; False when another copy already did (its transaction won)."""
     try:
         with transaction.atomic():
             ProcessedMessage.objects.create(message_id=delivery.id, consumer=delivery.listener)
     except IntegrityError:
+        return False
+    return True
+
+
+def _unprocessed(delivery: Delivery) -> bool:
+    return not ProcessedMessage.objects.filter(
+        message_id=delivery.id, consumer=delivery.listener
+    ).exists()
+
+
+def _run_after_commit(delivery_id: UUID, effect: AfterCommit, intent: Any) -> str:
+    """Outside every transaction: the listener's work, which settles the delivery inside the
+    transaction that records its outcome."""
+    outcome = "ignored: in flight in another worker"
+
+    def settle_effect(status: str, *events: Event) -> None:
+        nonlocal outcome
+        outcome = _settle_effect(delivery_id, effect.name, status, events)
+
+    effect.run(intent, settle_effect)
+    return outcome
+
+
+def _settle_effect(delivery_id: UUID, name: str, status: str, events: tuple[Event, ...]) -> str:
+    delivery = Delivery.objects.select_related("event").select_for_update().get(pk=delivery_id)
+    if delivery.status not in RUNNABLE:
+        return f"ignored: delivery is {delivery.status}"
+    if not _claim(delivery):
         return "ignored: already processed"
-    _wake_if_stuck(delivery.process_id)
-    event = EVENT_TYPES[event_name].from_payload(delivery.event.payload)
-    listener.receiver(sender=type(event), event=event)
+    if delivery.process_id:
+        trace_record(
+            process_id=delivery.process_id,
+            component=delivery.component,
+            name=name,
+            kind=TraceKind.STEP,
+            status=status,
+            attempt=delivery.attempts + 1,
+            detail={"listener": delivery.listener},
+        )
+    for event in events:
+        publish(event, source=delivery.component)
     _settle_delivery(delivery, DeliveryStatus.DONE, "done")
     return "done"
 
@@ -296,7 +402,8 @@ def settle(process_id: UUID) -> None:
     lifecycle.process_finish(process=process, status=ProcessStatus.COMPLETED)
 
 
-def _record_error(delivery_id: UUID, error: BaseException) -> None:
+def _record_error(delivery_id: UUID, error: BaseException, *, name: str | None = None) -> None:
+    """A listener (or its work after commit, traced under `name`) raised: retry or dead."""
     with transaction.atomic():
         delivery = Delivery.objects.select_related("event").select_for_update().get(pk=delivery_id)
         if delivery.status not in RUNNABLE:
@@ -322,7 +429,7 @@ def _record_error(delivery_id: UUID, error: BaseException) -> None:
         trace_record(
             process_id=delivery.process_id,
             component=delivery.component,
-            name=delivery.event.name,
+            name=name or delivery.event.name,
             kind=TraceKind.FAILURE if dead else TraceKind.RETRY,
             status="dead" if dead else "error",
             attempt=delivery.attempts,
@@ -363,10 +470,6 @@ def deliveries_sweep(*, limit: int = 500) -> int:
 # --- people's actions -------------------------------------------------------------------------
 
 
-def _audit(by: str, action: str, target: str, **detail: Any) -> None:
-    AuditEntry.objects.create(actor=by, action=action, target=target, detail=detail)
-
-
 def delivery_retry(*, delivery_id: UUID, by: str) -> Delivery:
     """Send a dead delivery again, with fresh attempts; its failed process runs again."""
     with transaction.atomic():
@@ -384,7 +487,6 @@ def delivery_retry(*, delivery_id: UUID, by: str) -> Delivery:
                     process=process, by=by, detail={"retry": delivery.listener}
                 )
         _resend(delivery)
-        _audit(by, "delivery.retry", str(delivery.id), listener=delivery.listener)
         return delivery
 
 
@@ -417,7 +519,6 @@ def event_replay(*, event_id: UUID, listener: str, by: str) -> Delivery:
                 status="replayed",
                 detail={"listener": listener, "by": by},
             )
-        _audit(by, "event.replay", str(record.id), listener=listener)
         return delivery
 
 
@@ -472,14 +573,3 @@ def skip_held(*, listener: str) -> int:
     for delivery in skipped:
         _settle_delivery(delivery, DeliveryStatus.SKIPPED, "skipped")
     return len(skipped)
-
-
-def forget_client_events(*, client_id: UUID) -> int:
-    """Erasure: the payloads of a client's events (personal data) are wiped. The erasure events
-    themselves carry nothing but the id, and their listeners still need it."""
-    return (
-        EventRecord.objects.filter(client_id=client_id)
-        .exclude(payload={})
-        .exclude(name__in=ERASURE_EVENTS)
-        .update(payload={})
-    )

@@ -3,6 +3,10 @@
 Each start of a process happens in one transaction: the gateway's registry (identities are handed
 out at the door), the process row, and its first message (a command in orchestration, an event in
 choreography). The mode is read once, here, and the process keeps it.
+
+The faces check the shape of what they receive (serializers, forms) against the limits below; the
+gateway takes typed keyword arguments and keeps the business rules: the email normalised, the
+registry, uniqueness, what may be changed.
 """
 
 from __future__ import annotations
@@ -11,22 +15,22 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
 from common import correlation
 from common.emails import normalise_email
 from common.errors import Conflict, NotFound, ValidationFailed
-from crm import handlers as crm_handlers
 from crm import selectors as crm_selectors
 from crm import services as crm_services
-from integration import lifecycle, modes
+from crm.models import Client, Communication
+from integration.choreography import details as replica_details
+from integration.choreography import replicas
+from integration.choreography import start as choreography_start
+from integration.core import lifecycle, modes
 from integration.models import (
     ApiToken,
     ErasedClientId,
@@ -36,10 +40,23 @@ from integration.models import (
     ProcessKind,
     RegisteredEmail,
 )
+from integration.orchestrator import details as orchestrated_details
 from integration.orchestrator import engine
 
-PROFILE_LIMITS = {"first_name": 150, "last_name": 150, "phone": 40, "company": 200, "email": 254}
-UPDATABLE = ("first_name", "last_name", "phone", "company", "marketing_consent", "email")
+# A profile field's length, as crm stores it: what the serializers and forms check against.
+PROFILE_FIELDS = ("email", "first_name", "last_name", "phone", "company")
+PROFILE_LIMITS: dict[str, int] = {
+    field.name: int(field.max_length or 0)
+    for field in Client._meta.concrete_fields
+    if field.name in PROFILE_FIELDS
+}
+ORDER_REF_LIMIT = next(
+    int(field.max_length or 0)
+    for field in OrderKey._meta.concrete_fields
+    if field.name == "order_ref"
+)
+CURRENCY_PATTERN = r"^[A-Za-z]{3}$"  # ISO 4217: three letters, upper-cased here
+CHANNELS = tuple(value for value, _ in Communication._meta.get_field("channel").choices or ())
 
 
 @dataclass(frozen=True)
@@ -58,9 +75,14 @@ class Initiator:
 
 SYSTEM = Initiator()
 
-# Mode → how a process begins (the choreography module adds itself; see integration/apps.py).
+# How a process begins and how details are read, in each mode.
 STARTERS: dict[str, Callable[[Process], None]] = {
     IntegrationMode.ORCHESTRATION: engine.process_begin,
+    IntegrationMode.CHOREOGRAPHY: choreography_start.process_begin,
+}
+DETAIL_READERS: dict[str, Callable[[UUID], dict[str, Any]]] = {
+    IntegrationMode.ORCHESTRATION: orchestrated_details.details_orchestrated,
+    IntegrationMode.CHOREOGRAPHY: replica_details.details_choreographed,
 }
 
 
@@ -80,90 +102,6 @@ def _start(*, kind: str, client_id: UUID, data: dict[str, Any], initiator: Initi
         lifecycle.process_started(process=process)
         STARTERS[mode](process)
     return process
-
-
-# --- validation -------------------------------------------------------------------------------
-
-
-def _clean_profile(data: dict[str, Any], *, partial: bool) -> dict[str, Any]:
-    errors: dict[str, list[str]] = {}
-    clean: dict[str, Any] = {}
-    for field, limit in PROFILE_LIMITS.items():
-        if field not in data:
-            if not partial and field in ("email", "first_name", "last_name"):
-                errors[field] = ["This field is required."]
-            continue
-        value = data[field]
-        value = "" if value is None and field in ("phone", "company") else value
-        if not isinstance(value, str):
-            errors[field] = ["Must be a string."]
-            continue
-        value = value.strip()
-        if "\x00" in value:
-            errors[field] = ["Null characters are not allowed."]
-        elif field in ("email", "first_name", "last_name") and not value:
-            errors[field] = ["This field may not be blank."]
-        elif len(value) > limit:
-            errors[field] = [f"At most {limit} characters."]
-        else:
-            clean[field] = value
-    if "email" in clean:
-        clean["email"] = normalise_email(clean["email"])
-        try:
-            validate_email(clean["email"])
-        except ValidationError:
-            errors["email"] = ["Enter a valid email address."]
-    if "marketing_consent" in data:
-        if isinstance(data["marketing_consent"], bool):
-            clean["marketing_consent"] = data["marketing_consent"]
-        else:
-            errors["marketing_consent"] = ["Must be true or false."]
-    elif not partial:
-        clean["marketing_consent"] = False
-    if errors:
-        raise ValidationFailed("The request has invalid fields.", errors=errors)
-    return clean
-
-
-def _clean_order(data: dict[str, Any]) -> dict[str, Any]:
-    errors: dict[str, list[str]] = {}
-    order_ref = data.get("order_ref")
-    if not isinstance(order_ref, str) or not order_ref.strip() or len(order_ref.strip()) > 64:
-        errors["order_ref"] = ["A non-empty string of at most 64 characters is required."]
-    elif "\x00" in order_ref:
-        errors["order_ref"] = ["Null characters are not allowed."]
-    total = data.get("total")
-    amount: Decimal | None = None
-    try:
-        amount = Decimal(str(total)) if isinstance(total, (str, int)) else None
-    except InvalidOperation:
-        amount = None
-    if amount is None or not amount.is_finite() or amount <= 0 or amount.as_tuple().exponent < -2:  # type: ignore[operator]
-        errors["total"] = ["A positive decimal string with at most 2 decimals is required."]
-    elif amount >= Decimal("10000000000"):
-        errors["total"] = ["Too large."]
-    currency = data.get("currency")
-    if (
-        not isinstance(currency, str)
-        or len(currency) != 3
-        or not currency.isalpha()
-        or not currency.isascii()
-    ):
-        errors["currency"] = ["An ISO 4217 code of three letters is required."]
-    purchased_at = data.get("purchased_at")
-    if purchased_at is not None and not isinstance(purchased_at, datetime):
-        errors["purchased_at"] = ["An ISO 8601 timestamp with a time zone is required."]
-    elif isinstance(purchased_at, datetime) and timezone.is_naive(purchased_at):
-        errors["purchased_at"] = ["The timestamp needs a time zone."]
-    if errors:
-        raise ValidationFailed("The request has invalid fields.", errors=errors)
-    assert amount is not None and isinstance(order_ref, str) and isinstance(currency, str)
-    return {
-        "order_ref": order_ref.strip(),
-        "total": f"{amount:.2f}",
-        "currency": currency.upper(),
-        "purchased_at": purchased_at.isoformat() if isinstance(purchased_at, datetime) else None,
-    }
 
 
 # --- the registry ---------------------------------------------------------------------------------
@@ -212,51 +150,102 @@ def _require_known(client_id: UUID) -> None:
 
 
 @transaction.atomic
-def client_register(*, data: dict[str, Any], initiator: Initiator) -> Process:
-    profile = _clean_profile(data, partial=False)
-    owner = _owner_of(profile["email"])
+def client_register(
+    *,
+    email: str,
+    first_name: str,
+    last_name: str,
+    phone: str = "",
+    company: str = "",
+    marketing_consent: bool = False,
+    initiator: Initiator,
+) -> Process:
+    email = normalise_email(email)
+    owner = _owner_of(email)
     if owner is not None:
-        raise _email_taken(profile["email"], owner)
+        raise _email_taken(email, owner)
+    profile = {
+        "email": email,
+        "first_name": first_name,
+        "last_name": last_name,
+        "phone": phone,
+        "company": company,
+        "marketing_consent": marketing_consent,
+    }
     client_id = uuid.uuid4()
     process = _start(
         kind=ProcessKind.CLIENT_REGISTRATION, client_id=client_id, data=profile, initiator=initiator
     )
-    registry_add(client_id=client_id, email=profile["email"], process=process)
+    registry_add(client_id=client_id, email=email, process=process)
     return process
 
 
 @transaction.atomic
-def client_update(*, client_id: UUID, data: dict[str, Any], initiator: Initiator) -> Process:
+def client_update(
+    *,
+    client_id: UUID,
+    initiator: Initiator,
+    email: str | None = None,
+    first_name: str | None = None,
+    last_name: str | None = None,
+    phone: str | None = None,
+    company: str | None = None,
+    marketing_consent: bool | None = None,
+) -> Process:
+    """Change what is given (None: unchanged)."""
     _require_known(client_id)
-    unknown = sorted(set(data) - set(UPDATABLE))
-    if unknown:
-        raise ValidationFailed(
-            "The request has fields that cannot be changed.",
-            errors={field: ["This field cannot be changed."] for field in unknown},
-        )
-    changes = _clean_profile(data, partial=True)
+    given = {
+        "email": normalise_email(email) if email is not None else None,
+        "first_name": first_name,
+        "last_name": last_name,
+        "phone": phone,
+        "company": company,
+        "marketing_consent": marketing_consent,
+    }
+    changes = {field: value for field, value in given.items() if value is not None}
     if not changes:
         raise ValidationFailed(
             "Nothing to change.", errors={"non_field_errors": ["Send at least one field."]}
         )
-    if "email" in changes:
-        owner = _owner_of(changes["email"])
-        if owner is not None and owner != client_id:
-            raise _email_taken(changes["email"], owner)
-        RegisteredEmail.objects.filter(client_id=client_id).update(email=changes["email"])
+    if email is not None:
+        _registry_move(client_id=client_id, email=str(changes["email"]))
     return _start(
         kind=ProcessKind.CLIENT_UPDATE, client_id=client_id, data=changes, initiator=initiator
     )
 
 
+def _registry_move(*, client_id: UUID, email: str) -> None:
+    """The client's registry entry takes its new email; taken by another client: 409 naming it
+    (a concurrent change to the same email loses at the unique index, never with a 500)."""
+    owner = _owner_of(email)
+    if owner is not None and owner != client_id:
+        raise _email_taken(email, owner)
+    try:
+        with transaction.atomic():
+            RegisteredEmail.objects.filter(client_id=client_id).update(email=email)
+    except IntegrityError:
+        raise _email_taken(email, _owner_of(email) or client_id) from None
+
+
 @transaction.atomic
 def purchase_record(
-    *, client_id: UUID, data: dict[str, Any], initiator: Initiator
+    *,
+    client_id: UUID,
+    order_ref: str,
+    total: Decimal,
+    currency: str,
+    purchased_at: datetime | None = None,
+    initiator: Initiator,
 ) -> tuple[Process, bool]:
     """Start a purchase; (the original process, False) when the order_ref is known already."""
     _require_known(client_id)
-    order = _clean_order(data)
-    existing = OrderKey.objects.filter(client_id=client_id, order_ref=order["order_ref"]).first()
+    order = {
+        "order_ref": order_ref,
+        "total": f"{Decimal(total):.2f}",
+        "currency": currency.upper(),
+        "purchased_at": purchased_at.isoformat() if purchased_at else None,
+    }
+    existing = OrderKey.objects.filter(client_id=client_id, order_ref=order_ref).first()
     if existing is not None:
         return existing.process, False
     process = _start(
@@ -264,14 +253,12 @@ def purchase_record(
     )
     try:
         with transaction.atomic():
-            OrderKey.objects.create(
-                client_id=client_id, order_ref=order["order_ref"], process=process
-            )
+            OrderKey.objects.create(client_id=client_id, order_ref=order_ref, process=process)
     except IntegrityError:
         # Another request recorded this order meanwhile: answer with its process, and undo ours
         # (read the winner first: no query may run once the transaction is marked for rollback).
         winner = OrderKey.objects.select_related("process").get(
-            client_id=client_id, order_ref=order["order_ref"]
+            client_id=client_id, order_ref=order_ref
         )
         transaction.set_rollback(True)
         return winner.process, False
@@ -320,10 +307,6 @@ def client_find_by_email(*, email: str) -> list[dict[str, Any]]:
     ]
 
 
-# Mode → how details are read (the choreography module adds the sales replica).
-DETAIL_READERS: dict[str, Callable[[UUID], dict[str, Any]]] = {}
-
-
 def client_details(*, client_id: UUID) -> dict[str, Any]:
     """Profile, communications and purchases, one shape in both modes (see shop-api.md)."""
     _require_known(client_id)
@@ -333,8 +316,6 @@ def client_details(*, client_id: UUID) -> dict[str, Any]:
 
 # --- staff writes that are not processes ----------------------------------------------------------
 
-CHANNELS = ("email", "phone", "note")
-
 
 @transaction.atomic
 def communication_add(
@@ -343,17 +324,8 @@ def communication_add(
     """A person records a call, a note or an email with a client. crm writes it at once; in
     choreography it also tells the components that keep a copy."""
     _require_known(client_id)
-    errors: dict[str, list[str]] = {}
-    if channel not in CHANNELS:
-        errors["channel"] = ["Choose email, phone or note."]
-    if not subject.strip() or len(subject) > 200 or "\x00" in subject:
-        errors["subject"] = ["A subject of 1 to 200 characters is required."]
-    if "\x00" in body:
-        errors["body"] = ["Null characters are not allowed."]
-    if errors:
-        raise ValidationFailed("The communication has invalid fields.", errors=errors)
     communication = crm_services.communication_record(
-        client_id=client_id, channel=channel, subject=subject.strip(), body=body
+        client_id=client_id, channel=channel, subject=subject, body=body
     )
     if modes.mode_get() == IntegrationMode.CHOREOGRAPHY:
-        crm_handlers.publish_communication(communication)
+        replicas.communication_share(communication=communication)

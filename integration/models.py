@@ -279,6 +279,16 @@ class DeliveryStatus(models.TextChoices):
     SKIPPED = "skipped", "Skipped"
 
 
+# A delivery not settled yet (its process waits for it); the runnable ones go on the broker.
+DELIVERY_OPEN = (
+    DeliveryStatus.PENDING,
+    DeliveryStatus.SENT,
+    DeliveryStatus.WAITING,
+    DeliveryStatus.HELD,
+)
+DELIVERY_RUNNABLE = (DeliveryStatus.PENDING, DeliveryStatus.SENT, DeliveryStatus.WAITING)
+
+
 class Delivery(models.Model):
     """One event to one listener (the outbox row of choreography). Its id is the message id the
     listener's processed record is keyed on: a replay is a new delivery."""

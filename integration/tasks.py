@@ -7,8 +7,8 @@ from uuid import UUID
 
 from celery import shared_task
 
-from integration import bus, lookups
-from integration.orchestrator import engine
+from integration import bus
+from integration.orchestrator import engine, lookups
 
 
 @shared_task(name="integration.ping")

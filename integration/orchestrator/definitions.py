@@ -1,7 +1,7 @@
 """The orchestrated processes, step by step.
 
 A step is a command on its component's queue, carried out there by one call to the component's
-own service (integration/orchestrator/commands.py). What a step returns is kept on the step and
+own service (integration/orchestrator/steps.py). What a step returns is kept on the step and
 handed to the steps after it; it may hold personal data, which erasure wipes.
 """
 
@@ -10,21 +10,35 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from uuid import UUID
 
 from integration.models import ProcessKind
-
-
-@dataclass(frozen=True)
-class StepContext:
-    process_id: UUID
-    client_id: UUID
-    input: dict[str, Any]
-    results: dict[str, dict[str, Any]]
+from integration.orchestrator import steps as c
+from integration.orchestrator.context import StepContext
 
 
 def always(context: StepContext) -> bool:
     return True
+
+
+Settle = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class AfterCommit:
+    """A step's work outside the database, such as sending an email (nothing outside the database
+    happens in a transaction that holds a lock). The step's function records the intent in the
+    step's transaction and returns it; after commit, in the same worker, the engine calls
+    `run(intent, settle)` outside every transaction. `run` calls `settle(status, result)` inside
+    the short transaction that records its outcome: there the engine traces it as `name`, marks
+    the step done with `result` and sends the next command. What `run` raises is retried like any
+    failed step; when it returns without settling (another worker holds the work), the step's
+    command waits for its answer as usual."""
+
+    name: str
+    run: Callable[[dict[str, Any], Settle], None]
+
+
+SEND_EMAIL = AfterCommit("send_email", c.deliver_email)
 
 
 @dataclass(frozen=True)
@@ -33,6 +47,7 @@ class StepDefinition:
     component: str
     run: Callable[[StepContext], dict[str, Any]]
     applies: Callable[[StepContext], bool] = field(default=always)
+    after_commit: AfterCommit | None = None
 
 
 @dataclass(frozen=True)
@@ -51,64 +66,73 @@ class ProcessDefinition:
         return None
 
 
-def _definitions() -> dict[str, ProcessDefinition]:
-    from integration.orchestrator import commands as c
+def consented(context: StepContext) -> bool:
+    return bool(context.input.get("marketing_consent"))
 
-    def consented(context: StepContext) -> bool:
-        return bool(context.input.get("marketing_consent"))
 
-    def audience_touched(context: StepContext) -> bool:
-        return bool({"marketing_consent", "email"} & set(context.input))
+def audience_touched(context: StepContext) -> bool:
+    return bool({"marketing_consent", "email"} & set(context.input))
 
-    return {
-        ProcessKind.CLIENT_REGISTRATION: ProcessDefinition(
-            ProcessKind.CLIENT_REGISTRATION,
-            (
-                StepDefinition("create_client", "crm", c.create_client),
-                StepDefinition("open_account", "sales", c.open_account),
-                StepDefinition("send_welcome_email", "correspondence", c.send_welcome_email),
-                StepDefinition("record_welcome_email", "crm", c.record_welcome_email),
-                StepDefinition("add_to_audience", "marketing", c.add_to_audience, consented),
+
+def welcome_sent(context: StepContext) -> bool:
+    """An email cancelled by the client's erasure has nothing to record."""
+    return bool(context.results.get("send_welcome_email", {}).get("status") == "sent")
+
+
+def receipt_sent(context: StepContext) -> bool:
+    return bool(context.results.get("send_receipt", {}).get("status") == "sent")
+
+
+DEFINITIONS: dict[str, ProcessDefinition] = {
+    ProcessKind.CLIENT_REGISTRATION: ProcessDefinition(
+        ProcessKind.CLIENT_REGISTRATION,
+        (
+            StepDefinition("create_client", "crm", c.create_client),
+            StepDefinition("open_account", "sales", c.open_account),
+            StepDefinition(
+                "send_welcome_email",
+                "correspondence",
+                c.send_welcome_email,
+                after_commit=SEND_EMAIL,
             ),
+            StepDefinition("record_welcome_email", "crm", c.record_welcome_email, welcome_sent),
+            StepDefinition("add_to_audience", "marketing", c.add_to_audience, consented),
         ),
-        ProcessKind.PURCHASE: ProcessDefinition(
-            ProcessKind.PURCHASE,
-            (
-                StepDefinition("record_purchase", "sales", c.record_purchase),
-                StepDefinition("add_client_value", "crm", c.add_client_value),
-                StepDefinition("send_receipt", "correspondence", c.send_receipt),
-                StepDefinition("record_receipt", "crm", c.record_receipt),
+    ),
+    ProcessKind.PURCHASE: ProcessDefinition(
+        ProcessKind.PURCHASE,
+        (
+            StepDefinition("record_purchase", "sales", c.record_purchase),
+            StepDefinition("add_client_value", "crm", c.add_client_value),
+            StepDefinition(
+                "send_receipt", "correspondence", c.send_receipt, after_commit=SEND_EMAIL
             ),
+            StepDefinition("record_receipt", "crm", c.record_receipt, receipt_sent),
         ),
-        ProcessKind.CLIENT_UPDATE: ProcessDefinition(
-            ProcessKind.CLIENT_UPDATE,
-            (
-                StepDefinition("update_client", "crm", c.update_client),
-                StepDefinition("sync_audience", "marketing", c.sync_audience, audience_touched),
-            ),
+    ),
+    ProcessKind.CLIENT_UPDATE: ProcessDefinition(
+        ProcessKind.CLIENT_UPDATE,
+        (
+            StepDefinition("update_client", "crm", c.update_client),
+            StepDefinition("sync_audience", "marketing", c.sync_audience, audience_touched),
         ),
-        ProcessKind.CLIENT_ERASURE: ProcessDefinition(
-            ProcessKind.CLIENT_ERASURE,
-            (
-                StepDefinition("erase_crm", "crm", c.erase_crm),
-                StepDefinition("erase_sales", "sales", c.erase_sales),
-                StepDefinition("erase_marketing", "marketing", c.erase_marketing),
-                StepDefinition("erase_correspondence", "correspondence", c.erase_correspondence),
-                StepDefinition("erase_traces", "integration", c.erase_traces),
-            ),
+    ),
+    ProcessKind.CLIENT_ERASURE: ProcessDefinition(
+        ProcessKind.CLIENT_ERASURE,
+        (
+            StepDefinition("erase_crm", "crm", c.erase_crm),
+            StepDefinition("erase_sales", "sales", c.erase_sales),
+            StepDefinition("erase_marketing", "marketing", c.erase_marketing),
+            StepDefinition("erase_correspondence", "correspondence", c.erase_correspondence),
+            StepDefinition("erase_traces", "integration", c.erase_traces),
         ),
-    }
-
-
-_cache: dict[str, ProcessDefinition] = {}
+    ),
+}
 
 
 def definition_for(kind: str) -> ProcessDefinition:
-    if not _cache:
-        _cache.update(_definitions())
-    return _cache[kind]
+    return DEFINITIONS[kind]
 
 
 def all_definitions() -> list[ProcessDefinition]:
-    definition_for(ProcessKind.CLIENT_REGISTRATION)
-    return list(_cache.values())
+    return list(DEFINITIONS.values())

@@ -23,7 +23,8 @@ from django.utils import timezone
 
 from common import correlation
 from common.errors import ApplicationError, NotFound
-from integration import lifecycle, relay
+from integration.core import lifecycle, relay
+from integration.core.trace import lock_process, trace_record
 from integration.models import (
     Process,
     ProcessedMessage,
@@ -32,8 +33,8 @@ from integration.models import (
     StepStatus,
     TraceKind,
 )
-from integration.orchestrator.definitions import StepContext, definition_for
-from integration.tracing import lock_process, trace_record
+from integration.orchestrator.context import StepContext
+from integration.orchestrator.definitions import AfterCommit, definition_for
 
 logger = logging.getLogger(__name__)
 
@@ -134,26 +135,83 @@ def step_execute(*, step_id: UUID) -> str:
     if process_id is None:
         return "unknown step"
     with correlation.bound(process_id):
+        effect: AfterCommit | None = None
         try:
             with transaction.atomic():
-                return _execute_locked(step_id, process_id)
+                outcome = _execute_locked(step_id, process_id)
+            if isinstance(outcome, str):
+                return outcome
+            effect, intent = outcome
+            return _run_after_commit(step_id, process_id, effect, intent)
         except Exception as error:  # noqa: BLE001 - recorded on the step, retried or failed
             logger.warning("step %s raised %s", step_id, type(error).__name__)
-            _record_error(step_id, process_id, error)
+            _record_error(step_id, process_id, error, name=effect.name if effect else None)
             return f"error: {type(error).__name__}"
 
 
-def _execute_locked(step_id: UUID, process_id: UUID) -> str:
+def _execute_locked(step_id: UUID, process_id: UUID) -> str | tuple[AfterCommit, dict[str, Any]]:
+    """The step's transaction: its effect, the step done and the next command; or, for a step
+    with work outside the database, the intent it recorded (the step stays open)."""
+    process = lock_process(process_id)
+    step = Step.objects.get(pk=step_id)
+    if step.status not in ACTIVE:
+        return f"ignored: step is {step.status}"
+    definition = definition_for(process.kind).step(step.name)
+    effect = definition.after_commit
+    # With work after commit, the processed record is written with its outcome: a retry after a
+    # failed send must find the intent again, not a record that says it is done.
+    if not (_unprocessed(step) if effect else _claim(step)):
+        return "ignored: already processed"
+    lifecycle.process_wake(process=process)
+    results = _results(process)
+    result = definition.run(_context(process, results))
+    if effect is not None:
+        return effect, result
+    _complete(process, step, result, results)
+    return "done"
+
+
+def _run_after_commit(
+    step_id: UUID, process_id: UUID, effect: AfterCommit, intent: dict[str, Any]
+) -> str:
+    """Outside every transaction: the step's work, which settles the step inside the transaction
+    that records its outcome."""
+    outcome = "ignored: in flight in another worker"
+
+    def settle(status: str, result: dict[str, Any]) -> None:
+        nonlocal outcome
+        outcome = _settle_effect(step_id, process_id, effect.name, status, result)
+
+    effect.run(intent, settle)
+    return outcome
+
+
+def _settle_effect(
+    step_id: UUID, process_id: UUID, name: str, status: str, result: dict[str, Any]
+) -> str:
     process = lock_process(process_id)
     step = Step.objects.get(pk=step_id)
     if step.status not in ACTIVE:
         return f"ignored: step is {step.status}"
     if not _claim(step):
         return "ignored: already processed"
-    lifecycle.process_wake(process=process)
-    definition = definition_for(process.kind).step(step.name)
-    results = _results(process)
-    step.result = definition.run(_context(process, results))
+    trace_record(
+        process_id=process.id,
+        component=step.component,
+        name=name,
+        kind=TraceKind.STEP,
+        status=status,
+        attempt=step.attempts,
+    )
+    _complete(process, step, result, _results(process))
+    return "done"
+
+
+def _complete(
+    process: Process, step: Step, result: dict[str, Any], results: dict[str, dict[str, Any]]
+) -> None:
+    """The step done, traced, and the next step's command, in the caller's transaction."""
+    step.result = result
     step.status = StepStatus.DONE
     step.done_at = timezone.now()
     step.next_attempt_at = None
@@ -168,7 +226,6 @@ def _execute_locked(step_id: UUID, process_id: UUID) -> str:
     )
     results[step.name] = step.result
     _send_next(process, after=step.position, results=results)
-    return "done"
 
 
 def _claim(step: Step) -> bool:
@@ -181,7 +238,14 @@ def _claim(step: Step) -> bool:
     return True
 
 
-def _record_error(step_id: UUID, process_id: UUID, error: BaseException) -> None:
+def _unprocessed(step: Step) -> bool:
+    return not ProcessedMessage.objects.filter(message_id=step.id, consumer=step.component).exists()
+
+
+def _record_error(
+    step_id: UUID, process_id: UUID, error: BaseException, *, name: str | None = None
+) -> None:
+    """The step (or its work after commit, traced under `name`) raised: retry, or fail."""
     with transaction.atomic():
         process = lock_process(process_id)
         step = Step.objects.get(pk=step_id)
@@ -192,7 +256,7 @@ def _record_error(step_id: UUID, process_id: UUID, error: BaseException) -> None
         # purchase for a client whose registration has not reached crm yet), so it is retried.
         permanent = isinstance(error, ApplicationError) and not isinstance(error, NotFound)
         if permanent or step.attempts >= settings.ORCHESTRATOR_MAX_ATTEMPTS:
-            _fail(process, step, reason="refused" if permanent else "error", error=error)
+            _fail(process, step, reason="refused" if permanent else "error", error=error, name=name)
             return
         delay = error_backoff(step.attempts)
         step.status = StepStatus.WAITING
@@ -201,7 +265,7 @@ def _record_error(step_id: UUID, process_id: UUID, error: BaseException) -> None
         trace_record(
             process_id=process.id,
             component=step.component,
-            name=step.name,
+            name=name or step.name,
             kind=TraceKind.RETRY,
             status="error",
             attempt=step.attempts,
@@ -210,7 +274,14 @@ def _record_error(step_id: UUID, process_id: UUID, error: BaseException) -> None
         )
 
 
-def _fail(process: Process, step: Step, *, reason: str, error: BaseException | None) -> None:
+def _fail(
+    process: Process,
+    step: Step,
+    *,
+    reason: str,
+    error: BaseException | None,
+    name: str | None = None,
+) -> None:
     step.status = StepStatus.FAILED
     step.next_attempt_at = None
     if error is not None:
@@ -222,7 +293,7 @@ def _fail(process: Process, step: Step, *, reason: str, error: BaseException | N
     trace_record(
         process_id=process.id,
         component=step.component if error is not None else ORCHESTRATOR,
-        name=step.name,
+        name=name or step.name,
         kind=TraceKind.FAILURE,
         status="failed",
         attempt=step.attempts,

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from integration.api_auth import IssuedToken, token_issue
+from shop_api.auth import IssuedToken, token_issue
 from tests.support import flows, processes
 
 # The integration modes every contract test runs in.

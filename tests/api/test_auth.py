@@ -128,7 +128,7 @@ def test_a_token_sees_only_the_processes_it_started(shop: Shop, other_shop: Shop
 def test_a_process_started_by_staff_is_not_the_shops(shop: Shop) -> None:
     from integration import gateway
 
-    process = gateway.client_register(data=ADA, initiator=gateway.SYSTEM)
+    process = gateway.client_register(**ADA, initiator=gateway.SYSTEM)
 
     assert shop.get(f"/api/v1/processes/{process.id}/").status == 404
 
@@ -190,5 +190,7 @@ def test_fields_outside_the_contract_are_not_set_at_registration(shop: Shop) -> 
         "email",
         "first_name",
         "last_name",
+        "phone",
+        "company",
         "marketing_consent",
     }

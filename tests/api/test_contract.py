@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from integration import modes, relay
+from integration import actions
+from integration.core import relay
 from integration.models import IdempotencyRecord, Process
 from marketing.models import AudienceMember
 from tests.api.conftest import MODES, Answer, Shop
@@ -46,7 +47,7 @@ DETAIL_FIELDS = {
 
 @pytest.fixture(params=MODES)
 def mode(request: pytest.FixtureRequest, workers: Any) -> str:
-    modes.mode_set(mode=request.param)
+    actions.mode_switch(mode=request.param)
     return str(request.param)
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from integration import modes
+from integration import actions
 from tests.api.conftest import Shop
 from tests.support import flows, processes
 
@@ -32,7 +32,7 @@ def test_crm_not_answering_leaves_its_fields_null_and_names_it(
     shop: Shop, crm_down: Any, settings: Any
 ) -> None:
     settings.LOOKUP_TIMEOUT = 0.5
-    modes.mode_set(mode="orchestration")
+    actions.mode_switch(mode="orchestration")
     client_id = shop.post("/api/v1/clients/", ADA).body["client_id"]
 
     started = time.monotonic()

@@ -11,8 +11,10 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from integration import gateway, idempotency, jobs
+from integration import gateway
 from integration.models import IdempotencyRecord, Process, RegisteredEmail
+from integration.scheduler import jobs
+from shop_api import idempotency
 from tests.api.conftest import Answer, Shop
 
 pytestmark = pytest.mark.django_db

@@ -15,7 +15,7 @@ import schemathesis
 from django.core.management import call_command
 from django.test import Client
 
-from integration.api_auth import token_issue
+from shop_api.auth import token_issue
 
 OPERATIONS = {
     ("/api/v1/clients/", "get"): ({200}, {400, 401, 404, 429}),

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from integration.api_auth import token_issue
+from shop_api.auth import token_issue
 
 pytestmark = [pytest.mark.processes, pytest.mark.django_db(transaction=True)]
 

@@ -7,7 +7,6 @@ import hashlib
 import hmac
 import json
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -21,12 +20,15 @@ from django.db import transaction
 from django.test import Client
 from django.utils import timezone
 
-from integration import gateway, lifecycle, relay, webhooks
-from integration.api_auth import IssuedToken
+from integration import gateway
+from integration.core import lifecycle, relay
+from integration.core.trace import lock_process
 from integration.models import ProcessStatus, WebhookAttempt, WebhookDelivery
-from integration.tracing import lock_process
+from shop_api import webhooks
+from shop_api.auth import IssuedToken
 from tests.api.conftest import Shop, issue
 from tests.support import flows, processes
+from tests.support.waiting import wait_until
 
 ADA = {"email": "ada@example.com", "first_name": "Ada", "last_name": "Lovelace"}
 EVENT_FIELDS = {"event", "process_id", "kind", "client_id", "status", "at"}
@@ -51,10 +53,12 @@ class Receiver:
     received: list[Received] = field(default_factory=list)
 
     def wait_for(self, count: int, timeout: float = 30) -> list[Received]:
-        deadline = time.monotonic() + timeout
-        while len(self.received) < count and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert len(self.received) >= count, f"{len(self.received)} of {count} webhooks arrived"
+        wait_until(
+            lambda: len(self.received) >= count,
+            timeout=timeout,
+            interval=0.05,
+            describe=lambda: f"{len(self.received)} of {count} webhooks arrived",
+        )
         return self.received
 
 
@@ -147,13 +151,13 @@ def test_completion_is_posted_signed_and_retried_after_a_500_until_a_200(
 
 
 def wait_for_delivery(process_id: str, timeout: float = 10) -> WebhookDelivery:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def settled() -> WebhookDelivery | None:
         delivery = WebhookDelivery.objects.get(process_id=process_id)
-        if delivery.status != "pending":
-            return delivery
-        time.sleep(0.05)
-    raise AssertionError("the delivery never settled")
+        return delivery if delivery.status != "pending" else None
+
+    return wait_until(
+        settled, timeout=timeout, interval=0.05, describe=lambda: "the delivery never settled"
+    )
 
 
 @pytest.mark.processes
@@ -221,9 +225,9 @@ def test_no_callback_a_revoked_token_or_staff_get_no_webhook(receiver: Receiver)
     plain_id = started_process(plain)
     revoked_id = started_process(revoked_shop, "grace@example.com")
     staff_id = gateway.client_register(
-        data={**ADA, "email": "staff@example.com"}, initiator=gateway.SYSTEM
+        **{**ADA, "email": "staff@example.com"}, initiator=gateway.SYSTEM
     ).id
-    from integration.api_auth import token_revoke
+    from shop_api.auth import token_revoke
 
     token_revoke(name="shop")
     for process_id in (plain_id, revoked_id, staff_id):

@@ -75,7 +75,7 @@ def assert_accessible(page: Any) -> None:
 def registered(email: str) -> Process:
     """A client registered through the gateway, as the shop would, and completed."""
     process = gateway.client_register(
-        data={
+        **{
             "email": email,
             "first_name": "Grace",
             "last_name": "Hopper",
@@ -191,7 +191,7 @@ def test_operations_retry_a_failed_step_from_the_admin(
     # Given no worker consumes crm's queue, a registration runs out of attempts
     stack.crm_stop()
     process = gateway.client_register(
-        data={"email": "alan@example.com", "first_name": "Alan", "last_name": "Turing"},
+        **{"email": "alan@example.com", "first_name": "Alan", "last_name": "Turing"},
         initiator=gateway.SYSTEM,
     )
     flows.wait_for_status(process.id, {"failed"}, timeout=30)

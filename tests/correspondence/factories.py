@@ -7,7 +7,7 @@ import uuid
 import factory
 from django.utils import timezone
 
-from correspondence.models import Message, MessageStatus, TemplateKey
+from correspondence.models import Message, MessageStatus, Recipient, TemplateKey
 
 
 class MessageFactory(factory.django.DjangoModelFactory[Message]):
@@ -23,3 +23,16 @@ class MessageFactory(factory.django.DjangoModelFactory[Message]):
     reference = factory.Sequence(lambda n: f"ref-{n}")
     created_at = factory.LazyFunction(timezone.now)
     sent_at = factory.SelfAttribute("created_at")
+
+
+class RecipientFactory(factory.django.DjangoModelFactory[Recipient]):
+    """Correspondence's copy of where a client's email goes, as crm's events left it."""
+
+    class Meta:
+        model = Recipient
+
+    client_id = factory.LazyFunction(uuid.uuid4)
+    email = factory.Sequence(lambda n: f"client{n}@example.com")
+    first_name = "Ada"
+    client_version = 1
+    as_of = factory.LazyFunction(timezone.now)

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -19,6 +18,7 @@ import pytest
 
 from integration.tasks import ping
 from tests.support import processes
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.processes, pytest.mark.django_db(transaction=True)]
 
@@ -152,28 +152,34 @@ NEW_CLIENT = {
 
 
 def wait_until_serving(url: str, runall: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
+    def serving() -> bool:
         assert runall.poll() is None, log.read_text()[-3000:]
         try:
-            if _get(url)[0] == 200:
-                return
+            return _get(url)[0] == 200
         except OSError:
-            time.sleep(0.3)
-    raise AssertionError(f"{url} never answered:\n{log.read_text()[-3000:]}")
+            return False
+
+    wait_until(
+        serving,
+        timeout=120,
+        interval=0.3,
+        describe=lambda: f"{url} never answered:\n{log.read_text()[-3000:]}",
+    )
 
 
 def wait_for_completion(url: str, token: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 60
     body: dict[str, Any] = {}
-    while time.monotonic() < deadline:
+
+    def completed() -> dict[str, Any] | None:
+        nonlocal body
         request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
         with urllib.request.urlopen(request, timeout=10) as response:
             body = json.loads(response.read())
-        if body["status"] == "completed":
-            return body
-        time.sleep(0.2)
-    raise AssertionError(f"process not completed: {body}")
+        return body if body["status"] == "completed" else None
+
+    return wait_until(
+        completed, timeout=60, interval=0.2, describe=lambda: f"process not completed: {body}"
+    )
 
 
 def _post(url: str, token: str, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:

@@ -9,7 +9,7 @@ import pytest
 
 from correspondence.models import Message, Recipient
 from crm.models import Client, Communication
-from integration import bus, gateway, modes
+from integration import actions, bus, gateway
 from integration.models import Delivery, DeliveryStatus, ProcessedMessage
 from marketing.models import AudienceMember
 from sales.models import CommunicationReplica, CustomerAccount, CustomerReplica, Purchase
@@ -21,11 +21,11 @@ pytestmark = [pytest.mark.processes, pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture(autouse=True)
 def choreography_mode() -> None:
-    modes.mode_set(mode="choreography")
+    actions.mode_switch(mode="choreography")
 
 
 def register(**overrides: Any) -> Any:
-    return gateway.client_register(data={**ADA, **overrides}, initiator=gateway.SYSTEM)
+    return gateway.client_register(**{**ADA, **overrides}, initiator=gateway.SYSTEM)
 
 
 def published(component: str, event: str) -> tuple[Any, ...]:
@@ -87,7 +87,7 @@ def test_purchase_flows_from_sales_to_crm_and_correspondence(all_workers: Any) -
     order = {"order_ref": "SHOP-7", "total": "12.50", "currency": "EUR"}
 
     process, created = gateway.purchase_record(
-        client_id=registration.client_id, data=order, initiator=gateway.SYSTEM
+        client_id=registration.client_id, **order, initiator=gateway.SYSTEM
     )
     flows.wait_for_status(process.id)
 
@@ -121,7 +121,7 @@ def test_withdrawn_consent_leaves_the_audience_and_every_copy_converges(all_work
 
     update = gateway.client_update(
         client_id=registration.client_id,
-        data={"marketing_consent": False, "phone": "+44 1", "email": "ada@new.example"},
+        **{"marketing_consent": False, "phone": "+44 1", "email": "ada@new.example"},
         initiator=gateway.SYSTEM,
     )
     flows.wait_for_status(update.id)

@@ -3,7 +3,6 @@ runs here but those each test starts."""
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections import Counter
 from typing import Any
@@ -15,7 +14,7 @@ from common import correlation
 from correspondence.models import Message, Recipient
 from crm import services as crm_services
 from crm.models import Client, Communication
-from integration import bus, modes
+from integration import actions, bus
 from integration.events import ClientCreated, ClientUpdated
 from integration.models import (
     Delivery,
@@ -27,6 +26,7 @@ from marketing.models import AudienceMember
 from sales.models import CustomerReplica
 from tests.flows.test_choreography import REGISTRATION, register
 from tests.support import flows, processes
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.processes, pytest.mark.django_db(transaction=True)]
 
@@ -35,7 +35,7 @@ OTHERS = "sales,marketing,correspondence,integration"
 
 @pytest.fixture(autouse=True)
 def choreography_mode() -> None:
-    modes.mode_set(mode="choreography")
+    actions.mode_switch(mode="choreography")
 
 
 def created_event(client: Client) -> ClientCreated:
@@ -65,7 +65,8 @@ def test_crm_down_events_wait_and_the_process_completes_when_it_is_back(
     try:
         # Given crm's workers are stopped
         process = register()
-        time.sleep(3)  # several redelivery timeouts pass
+        # the sweeper has put the delivery on the broker again: a redelivery timeout passed
+        wait_until(lambda: Delivery.objects.get(process=process).sends > 1, timeout=15)
         waiting = Delivery.objects.get(process=process)
         assert Process.objects.get(pk=process.id).status == "running"
         assert (waiting.status, waiting.attempts, waiting.sends > 1) == ("sent", 0, True)
@@ -124,12 +125,12 @@ def test_events_in_reverse_order_leave_every_replica_equal_to_the_master(
 
 
 def wait_settled(record: EventRecord, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not Delivery.objects.filter(event=record, status__in=bus.OPEN).exists():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"{record.name} still has open deliveries")
+    wait_until(
+        lambda: not Delivery.objects.filter(event=record, status__in=bus.OPEN).exists(),
+        timeout=timeout,
+        interval=0.05,
+        describe=lambda: f"{record.name} still has open deliveries",
+    )
 
 
 @pytest.mark.broker

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections import Counter
 from typing import Any
@@ -14,25 +13,27 @@ from common.errors import NotFound
 from correspondence.models import Message, Recipient
 from crm import services as crm_services
 from crm.models import Client, Communication
-from integration import bus, gateway, listeners, modes
+from integration import actions, bus, gateway
+from integration.choreography import switches
 from integration.models import Delivery, DeliveryStatus, EventRecord, Process, RegisteredEmail
 from marketing.models import AudienceMember
 from sales.models import CustomerReplica
 from tests.flows.test_choreography import REGISTRATION, delivered, published, register
 from tests.flows.test_choreography_faults import updated_event
 from tests.support import flows
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.processes, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture(autouse=True)
 def choreography_mode() -> None:
-    modes.mode_set(mode="choreography")
+    actions.mode_switch(mode="choreography")
 
 
 def test_a_disabled_listener_is_invisible_to_every_other_component(all_workers: Any) -> None:
     # Given no welcome emails
-    listeners.listener_set(name="correspondence.send_welcome_email", state="disabled", by="test")
+    actions.listener_set(name="correspondence.send_welcome_email", state="disabled", by="test")
 
     process = register()
     flows.wait_for_status(process.id)
@@ -55,17 +56,20 @@ def test_a_disabled_listener_is_invisible_to_every_other_component(all_workers: 
 
 @pytest.mark.broker
 def test_a_paused_component_holds_its_backlog_and_delivers_it_on_resume(all_workers: Any) -> None:
-    listeners.listener_set(name="sales", state="paused", by="test")
+    actions.listener_set(name="sales", state="paused", by="test")
 
     process = register()
-    time.sleep(1.5)
-    states = {name: (state, backlog) for name, state, backlog in listeners.listener_states()}
+    # crm publishing the communication it recorded is the last thing that happens without sales
+    flows.wait_for_trace(
+        process.id, lambda entry: entry == published("crm", "CommunicationRecorded")
+    )
+    states = {name: (state, backlog) for name, state, backlog in switches.listener_states()}
     assert Process.objects.get(pk=process.id).status == "running"
     assert states["sales.replicate_client"] == ("paused", 1)
     assert states["sales.replicate_communication"] == ("paused", 1)
     assert CustomerReplica.objects.count() == 0
 
-    listeners.listener_set(name="sales", state="enabled", by="test")
+    actions.listener_set(name="sales", state="enabled", by="test")
     flows.wait_for_status(process.id)
 
     assert Counter(flows.trace_of(process.id)) == REGISTRATION
@@ -75,7 +79,7 @@ def test_a_paused_component_holds_its_backlog_and_delivers_it_on_resume(all_work
 def test_a_backlog_of_a_thousand_events_is_caught_up_after_resume(all_workers: Any) -> None:
     # Given the replicas' owners are paused while crm changes 250 clients four times each
     for component in ("sales", "correspondence", "marketing"):
-        listeners.listener_set(name=component, state="paused", by="test")
+        actions.listener_set(name=component, state="paused", by="test")
     for index in range(250):
         client = crm_services.client_create(
             client_id=uuid.uuid4(),
@@ -97,10 +101,13 @@ def test_a_backlog_of_a_thousand_events_is_caught_up_after_resume(all_workers: A
 
     # When they resume
     for component in ("sales", "correspondence", "marketing"):
-        listeners.listener_set(name=component, state="enabled", by="test")
-    deadline = time.monotonic() + 180
-    while Delivery.objects.filter(status__in=bus.OPEN).exists() and time.monotonic() < deadline:
-        time.sleep(0.5)
+        actions.listener_set(name=component, state="enabled", by="test")
+    wait_until(
+        lambda: not Delivery.objects.filter(status__in=bus.OPEN).exists(),
+        timeout=180,
+        interval=0.5,
+        describe=switches.listener_states,
+    )
 
     # Then every replica equals its master
     assert Delivery.objects.filter(status=DeliveryStatus.DONE).count() == 3000
@@ -131,10 +138,8 @@ def test_erasure_reaches_every_copy_and_a_late_event_brings_nothing_back(
     erasure = gateway.client_erase(client_id=client_id, initiator=gateway.SYSTEM)
     flows.wait_for_status(erasure.id)
     # A replay of the old ClientCreated reaches sales after the erasure
-    replay = bus.event_replay(event_id=created.id, listener="sales.replicate_client", by="test")
-    deadline = time.monotonic() + 15
-    while Delivery.objects.get(pk=replay.id).status in bus.OPEN and time.monotonic() < deadline:
-        time.sleep(0.05)
+    replay = actions.event_replay(event_id=created.id, listener="sales.replicate_client", by="test")
+    wait_until(lambda: Delivery.objects.get(pk=replay.id).status not in bus.OPEN, timeout=15)
 
     assert Delivery.objects.get(pk=replay.id).status == "skipped"
     assert Client.objects.count() == 0 and CustomerReplica.objects.count() == 0

@@ -11,7 +11,7 @@ from kombu.exceptions import OperationalError
 
 from correspondence.models import Message
 from crm.models import Client, Communication
-from integration import gateway, modes
+from integration import actions, gateway
 from integration.models import ProcessedMessage, Step, StepStatus
 from integration.orchestrator import engine
 from marketing.models import AudienceMember
@@ -56,11 +56,11 @@ REGISTRATION_TRACE = [
 
 @pytest.fixture(autouse=True)
 def orchestration_mode() -> None:
-    modes.mode_set(mode="orchestration")
+    actions.mode_switch(mode="orchestration")
 
 
 def register(**overrides: Any) -> Any:
-    return gateway.client_register(data={**ADA, **overrides}, initiator=gateway.SYSTEM)
+    return gateway.client_register(**{**ADA, **overrides}, initiator=gateway.SYSTEM)
 
 
 def test_registration_completes_with_exactly_the_trace_expected(all_workers: Any) -> None:
@@ -107,11 +107,11 @@ def test_purchase_completes_and_repeating_its_order_ref_returns_the_original(
     order = {"order_ref": "SHOP-1", "total": "59.90", "currency": "EUR"}
 
     process, created = gateway.purchase_record(
-        client_id=registration.client_id, data=order, initiator=gateway.SYSTEM
+        client_id=registration.client_id, **order, initiator=gateway.SYSTEM
     )
     flows.wait_for_status(process.id)
     again, created_again = gateway.purchase_record(
-        client_id=registration.client_id, data=order, initiator=gateway.SYSTEM
+        client_id=registration.client_id, **order, initiator=gateway.SYSTEM
     )
 
     assert (created, created_again, again.id) == (True, False, process.id)

@@ -3,26 +3,30 @@ out. No worker runs here but those each test starts."""
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
 import pytest
 
 from crm.models import Client, Communication
-from integration import gateway
+from integration import actions, gateway
 from integration.models import ProcessedMessage, Step
 from integration.orchestrator import engine
 from tests.flows.test_orchestration import register, sent
 from tests.support import flows, processes
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.processes, pytest.mark.django_db(transaction=True)]
+
+# What a worker logs as it takes a step's command off its queue (Celery's own INFO line).
+RECEIVED_COPY = re.compile(r"Task integration\.run_step\[[0-9a-f-]+\] received")
 
 
 @pytest.fixture(autouse=True)
 def orchestration_mode() -> None:
-    from integration import modes
 
-    modes.mode_set(mode="orchestration")
+    actions.mode_switch(mode="orchestration")
 
 
 @pytest.mark.broker
@@ -78,10 +82,18 @@ def test_retries_spent_fail_the_process_and_a_manual_retry_completes_it(
             ("integration", "create_client", "retry", "timed_out", 2),
             ("integration", "create_client", "retry", "timed_out", 3),
         ]
-        # When crm is back and a person retries the step
-        crm = flows.start_workers("crm", fast_retries)
+        # When crm is back (one worker process: it takes its queue one message at a time)
+        crm = flows.start_workers("crm", fast_retries, concurrency=1)
         try:
-            time.sleep(0.5)  # the stale copies reach crm and are ignored: the step had failed
+            # the stale copies reach crm: its worker received every copy sent...
+            wait_until(
+                lambda: len(RECEIVED_COPY.findall(crm.output())) >= step.attempts,
+                timeout=15,
+                describe=crm.output,
+            )
+            # ...and answers a ping queued behind them only once it is done with them
+            flows.wait_for_workers(["crm"])
+            # and they were ignored: the step had failed
             assert Client.objects.count() == 0
             engine.step_retry(step_id=step.id, by="operator")
             finished = flows.wait_for_status(process.id, timeout=30)

@@ -9,7 +9,7 @@ import pytest
 
 from correspondence.models import Message
 from crm.models import Client
-from integration import gateway, modes
+from integration import actions, gateway
 from marketing.models import AudienceMember
 from sales.models import Purchase
 from tests.flows.test_orchestration import ADA
@@ -51,8 +51,8 @@ def business_outcome(details: dict[str, Any]) -> dict[str, Any]:
 def test_register_buy_and_change_give_the_same_outcome_in_both_modes(
     mode: str, all_workers: Any
 ) -> None:
-    modes.mode_set(mode=mode)
-    registration = gateway.client_register(data=ADA, initiator=gateway.SYSTEM)
+    actions.mode_switch(mode=mode)
+    registration = gateway.client_register(**ADA, initiator=gateway.SYSTEM)
     flows.wait_for_status(registration.id)
     client_id = registration.client_id
     orders: list[dict[str, Any]] = [
@@ -60,13 +60,11 @@ def test_register_buy_and_change_give_the_same_outcome_in_both_modes(
         {"order_ref": "SHOP-2", "total": "5", "currency": "usd", "purchased_at": FEBRUARY},
     ]
     for order in orders:
-        process, _ = gateway.purchase_record(
-            client_id=client_id, data=order, initiator=gateway.SYSTEM
-        )
+        process, _ = gateway.purchase_record(client_id=client_id, **order, initiator=gateway.SYSTEM)
         flows.wait_for_status(process.id)
     update = gateway.client_update(
         client_id=client_id,
-        data={
+        **{
             "email": "ada@analytical.example",
             "phone": "+44 20 7946 0001",
             "marketing_consent": False,
@@ -103,8 +101,8 @@ def test_erasure_removes_the_client_from_every_component_in_both_modes(
     from integration.models import Process, RegisteredEmail, Step
     from sales.models import CustomerAccount, CustomerReplica
 
-    modes.mode_set(mode=mode)
-    registration = gateway.client_register(data=ADA, initiator=gateway.SYSTEM)
+    actions.mode_switch(mode=mode)
+    registration = gateway.client_register(**ADA, initiator=gateway.SYSTEM)
     flows.wait_for_status(registration.id)
     client_id = registration.client_id
 
@@ -124,6 +122,6 @@ def test_erasure_removes_the_client_from_every_component_in_both_modes(
     assert not RegisteredEmail.objects.exists()
     assert Process.objects.get(pk=registration.id).input == {}
     assert not Step.objects.filter(process=registration).exclude(result={}).exists()
-    again = gateway.client_register(data=ADA, initiator=gateway.SYSTEM)
+    again = gateway.client_register(**ADA, initiator=gateway.SYSTEM)
     flows.wait_for_status(again.id)
     assert Client.objects.get().id == again.client_id != client_id

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from common import correlation
-from integration import modes, relay
+from integration import actions
+from integration.core import relay
 
 
 @dataclass(frozen=True)
@@ -66,4 +67,4 @@ def no_correlation() -> Iterator[None]:
 
 @pytest.fixture
 def choreography(db: None) -> None:
-    modes.mode_set(mode="choreography", changed_by="test")
+    actions.mode_switch(mode="choreography", changed_by="test")

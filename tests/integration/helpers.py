@@ -27,7 +27,7 @@ ADA: dict[str, Any] = {
 
 def register(**overrides: Any) -> Process:
     """A registration started by the system, in the current mode."""
-    return gateway.client_register(data={**ADA, **overrides}, initiator=gateway.SYSTEM)
+    return gateway.client_register(**{**ADA, **overrides}, initiator=gateway.SYSTEM)
 
 
 def details_of(process_id: UUID) -> list[Any]:

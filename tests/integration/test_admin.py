@@ -16,8 +16,8 @@ from django.test import Client as Browser
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from integration import gateway, modes
-from integration.api_auth import token_issue
+from integration import actions, gateway
+from integration.core import modes
 from integration.models import (
     AuditEntry,
     Delivery,
@@ -30,6 +30,7 @@ from integration.models import (
     WebhookDelivery,
 )
 from integration.orchestrator import engine
+from shop_api.auth import token_issue
 
 pytestmark = pytest.mark.django_db
 
@@ -38,7 +39,7 @@ ADMIN = "/admin/integration"
 
 @pytest.fixture(autouse=True)
 def orchestration() -> None:
-    modes.mode_set(mode="orchestration", changed_by="test")
+    actions.mode_switch(mode="orchestration", changed_by="test")
 
 
 def staff(team: str | None = None, *, name: str = "operator", perms: tuple[str, ...] = ()) -> Any:
@@ -59,7 +60,7 @@ def operator() -> Browser:
 
 def register(email: str = "ada@example.com") -> Process:
     return gateway.client_register(
-        data={"email": email, "first_name": "Ada", "last_name": "Lovelace"},
+        **{"email": email, "first_name": "Ada", "last_name": "Lovelace"},
         initiator=gateway.SYSTEM,
     )
 

@@ -21,7 +21,7 @@ from correspondence.models import Message
 from crm import handlers as crm_handlers
 from crm import services as crm_services
 from crm.models import Client, Communication
-from integration import bus, gateway, listeners
+from integration import actions, bus, gateway
 from integration.events import ClientCreated
 from integration.models import (
     AuditEntry,
@@ -114,8 +114,8 @@ def test_publish_makes_one_delivery_per_enabled_listener_held_for_paused_none_fo
     broker: Broker, django_capture_on_commit_callbacks: Capture
 ) -> None:
     # given one listener of ClientCreated paused and one disabled
-    listeners.listener_set(name="marketing.join_audience", state="paused", by="test")
-    listeners.listener_set(name="correspondence.send_welcome_email", state="disabled", by="test")
+    actions.listener_set(name="marketing.join_audience", state="paused", by="test")
+    actions.listener_set(name="correspondence.send_welcome_email", state="disabled", by="test")
     process = a_process()
 
     # when crm publishes ClientCreated for the process
@@ -166,7 +166,7 @@ def test_publish_makes_one_delivery_per_enabled_listener_held_for_paused_none_fo
 
 def test_an_event_nobody_listens_to_now_completes_its_process() -> None:
     # given crm's only ClientRegistered listener is disabled
-    listeners.listener_set(name="crm.create_client", state="disabled", by="test")
+    actions.listener_set(name="crm.create_client", state="disabled", by="test")
 
     # when a registration starts
     process = register()
@@ -506,7 +506,7 @@ def test_retrying_a_dead_delivery_runs_its_failed_process_again(
 
     # when a person retries it
     with django_capture_on_commit_callbacks(execute=True):
-        retried = bus.delivery_retry(delivery_id=delivery.id, by="user:ops")
+        retried = actions.delivery_retry(delivery_id=delivery.id, by="user:ops")
 
     # then it is sent with fresh attempts, and the process runs again
     process.refresh_from_db()
@@ -538,10 +538,10 @@ def test_only_a_dead_delivery_can_be_retried() -> None:
     process = register()
 
     with pytest.raises(ApplicationError) as raised:
-        bus.delivery_retry(delivery_id=the_delivery(process).id, by="ops")
+        actions.delivery_retry(delivery_id=the_delivery(process).id, by="ops")
     assert raised.value.detail == "only a dead delivery can be retried (this one is sent)"
     with pytest.raises(NotFound):
-        bus.delivery_retry(delivery_id=uuid.uuid4(), by="ops")
+        actions.delivery_retry(delivery_id=uuid.uuid4(), by="ops")
     assert AuditEntry.objects.filter(action="delivery.retry").count() == 0
 
 
@@ -566,7 +566,7 @@ def test_a_process_with_two_dead_deliveries_is_failed_again_when_one_retry_settl
 
     # when a person retries one of the two, and it settles
     retried = dead.get(listener="sales.replicate_client")
-    bus.delivery_retry(delivery_id=retried.id, by="ops")
+    actions.delivery_retry(delivery_id=retried.id, by="ops")
     assert deliver_all() == [("sales.replicate_client", "done")]
 
     # then the process is failed again (the other is still dead), not running with nothing to do
@@ -598,7 +598,9 @@ def test_replay_sends_an_event_again_to_one_of_its_listeners(
 
     # when a person replays ClientCreated to sales
     with django_capture_on_commit_callbacks(execute=True):
-        replay = bus.event_replay(event_id=record.id, listener="sales.replicate_client", by="ops")
+        replay = actions.event_replay(
+            event_id=record.id, listener="sales.replicate_client", by="ops"
+        )
 
     # then a new delivery runs it again, outside the finished process
     assert replay.id != original.id
@@ -626,7 +628,9 @@ def test_replaying_the_event_of_a_dead_delivery_resumes_its_failed_process() -> 
     process, delivery = dead_registration()
 
     # when a person replays ClientRegistered to crm, and everything is delivered
-    replay = bus.event_replay(event_id=delivery.event_id, listener="crm.create_client", by="ops")
+    replay = actions.event_replay(
+        event_id=delivery.event_id, listener="crm.create_client", by="ops"
+    )
     deliver_all()
 
     # then the replay belongs to the process, which runs again and completes
@@ -639,7 +643,7 @@ def test_a_replay_within_a_running_process_is_traced() -> None:
     process = register()
     record = EventRecord.objects.get(name="ClientRegistered")
 
-    replay = bus.event_replay(event_id=record.id, listener="crm.create_client", by="ops")
+    replay = actions.event_replay(event_id=record.id, listener="crm.create_client", by="ops")
 
     assert replay.process_id == process.id
     assert trace_of(process.id)[-1] == ("integration", "ClientRegistered", "action", "replayed", 1)
@@ -652,7 +656,7 @@ def test_replay_only_to_a_listener_of_that_event(listener: str) -> None:
     record = EventRecord.objects.get(name="ClientRegistered")
 
     with pytest.raises(ApplicationError) as raised:
-        bus.event_replay(event_id=record.id, listener=listener, by="ops")
+        actions.event_replay(event_id=record.id, listener=listener, by="ops")
 
     assert raised.value.detail == f"{listener} does not listen to ClientRegistered"
     assert Delivery.objects.filter(replay=True).count() == 0
@@ -661,14 +665,14 @@ def test_replay_only_to_a_listener_of_that_event(listener: str) -> None:
 
 def test_replay_of_an_unknown_event_is_not_found() -> None:
     with pytest.raises(NotFound):
-        bus.event_replay(event_id=uuid.uuid4(), listener="crm.create_client", by="ops")
+        actions.event_replay(event_id=uuid.uuid4(), listener="crm.create_client", by="ops")
 
 
 def test_a_paused_listener_gets_its_backlog_in_publish_order_on_resume(
     broker: Broker, django_capture_on_commit_callbacks: Capture
 ) -> None:
     # given sales paused while five clients are created
-    listeners.listener_set(name="sales.replicate_client", state="paused", by="test")
+    actions.listener_set(name="sales.replicate_client", state="paused", by="test")
     records = [bus.publish(client_created(), source="crm") for _ in range(5)]
     for index, record in enumerate(records):  # published one second apart, in this order
         EventRecord.objects.filter(pk=record.id).update(
@@ -679,7 +683,7 @@ def test_a_paused_listener_gets_its_backlog_in_publish_order_on_resume(
 
     # when sales resumes
     with django_capture_on_commit_callbacks(execute=True):
-        listeners.listener_set(name="sales.replicate_client", state="enabled", by="test")
+        actions.listener_set(name="sales.replicate_client", state="enabled", by="test")
 
     # then its backlog is sent in the order it was published
     order = {d.event_id: d for d in held}
@@ -691,7 +695,7 @@ def test_a_paused_listener_gets_its_backlog_in_publish_order_on_resume(
 
 def test_disabling_a_paused_listener_skips_its_backlog_and_settles_the_processes() -> None:
     # given crm's listener paused when a registration started
-    listeners.listener_set(name="crm.create_client", state="paused", by="test")
+    actions.listener_set(name="crm.create_client", state="paused", by="test")
     process = register()
     assert details_of(process.id)[1] == {
         "event_id": str(EventRecord.objects.get().id),
@@ -700,7 +704,7 @@ def test_disabling_a_paused_listener_skips_its_backlog_and_settles_the_processes
     }
 
     # when it is disabled
-    listeners.listener_set(name="crm.create_client", state="disabled", by="test")
+    actions.listener_set(name="crm.create_client", state="disabled", by="test")
 
     # then what it held is skipped, and the process has nothing left to wait for
     delivery = the_delivery(process)

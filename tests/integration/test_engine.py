@@ -18,7 +18,8 @@ from kombu.exceptions import OperationalError
 from common.errors import ApplicationError
 from crm import services as crm_services
 from crm.models import Client
-from integration import gateway, lifecycle
+from integration import gateway
+from integration.core import lifecycle
 from integration.models import (
     Process,
     ProcessedMessage,
@@ -347,7 +348,7 @@ def test_not_found_is_retried_it_may_be_a_client_whose_registration_is_in_flight
     registration = register()
     purchase, _ = gateway.purchase_record(
         client_id=registration.client_id,
-        data={"order_ref": "SHOP-1", "total": "9.90", "currency": "EUR"},
+        **{"order_ref": "SHOP-1", "total": "9.90", "currency": "EUR"},
         initiator=gateway.SYSTEM,
     )
     assert engine.step_execute(step_id=open_step(purchase).id) == "done"  # sales records it

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from django.utils import timezone
 
 from common.errors import ApplicationError
-from integration import lifecycle
+from integration.core import lifecycle, signals
 from integration.models import Process, ProcessKind, ProcessStatus, Step, StepStatus
 from tests.integration.helpers import details_of, trace_of
 
@@ -28,13 +29,18 @@ def a_process(status: str = ProcessStatus.RUNNING, kind: str = ProcessKind.PURCH
 
 
 @pytest.fixture
-def announced(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, str]]:
-    """What the status listeners (webhooks, live pages) are told."""
+def announced() -> Iterator[list[tuple[Any, str]]]:
+    """What the core's process_status_changed signal tells its receivers (webhooks)."""
     heard: list[tuple[Any, str]] = []
-    monkeypatch.setattr(
-        lifecycle, "status_listeners", [lambda process, status: heard.append((process.id, status))]
-    )
-    return heard
+
+    def hear(sender: Any, process: Process, status: str, **kwargs: Any) -> None:
+        heard.append((process.id, status))
+
+    signals.process_status_changed.connect(hear, dispatch_uid="test.announced")
+    try:
+        yield heard
+    finally:
+        signals.process_status_changed.disconnect(dispatch_uid="test.announced")
 
 
 def test_finish_moves_traces_and_announces_once(announced: list[tuple[Any, str]]) -> None:

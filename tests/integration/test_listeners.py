@@ -10,7 +10,8 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from common.errors import NotFound, ValidationFailed
-from integration import bus, listeners
+from integration import actions, bus
+from integration.choreography import switches
 from integration.events import ClientCreated
 from integration.models import AuditEntry, Delivery, ListenerSwitch
 
@@ -65,13 +66,13 @@ def run(*args: str) -> str:
 
 
 def test_every_registered_listener_is_listed_enabled_with_no_backlog() -> None:
-    assert listeners.listener_states() == [(name, "enabled", 0) for name in EVERY_LISTENER]
+    assert switches.listener_states() == [(name, "enabled", 0) for name in EVERY_LISTENER]
     assert [entry.name for entry in sorted(bus.registry(), key=lambda e: e.name)] == EVERY_LISTENER
 
 
 def test_the_backlog_counts_what_a_listener_has_not_settled() -> None:
     # given sales paused, two ClientCreated events, and one delivery of each kind settled
-    listeners.listener_set(name="sales", state="paused", by="test")
+    actions.listener_set(name="sales", state="paused", by="test")
     bus.publish(client_created(), source="crm")
     bus.publish(client_created(), source="crm")
     Delivery.objects.filter(listener="marketing.join_audience").update(status="done")
@@ -79,7 +80,7 @@ def test_the_backlog_counts_what_a_listener_has_not_settled() -> None:
     assert first is not None
     Delivery.objects.filter(pk=first.id).update(status="dead")
 
-    states = {name: (state, backlog) for name, state, backlog in listeners.listener_states()}
+    states = {name: (state, backlog) for name, state, backlog in switches.listener_states()}
 
     assert states["sales.replicate_client"] == ("paused", 2)
     assert states["sales.record_purchase"] == ("paused", 0)
@@ -93,7 +94,7 @@ def test_the_backlog_counts_what_a_listener_has_not_settled() -> None:
 
 
 def test_a_component_is_switched_listener_by_listener_and_audited() -> None:
-    switched = listeners.listener_set(name="sales", state="paused", by="user:ops")
+    switched = actions.listener_set(name="sales", state="paused", by="user:ops")
 
     assert switched == SALES
     assert list(ListenerSwitch.objects.values_list("listener", "state", "changed_by")) == [
@@ -109,10 +110,10 @@ def test_a_component_is_switched_listener_by_listener_and_audited() -> None:
 
 
 def test_one_listener_is_switched_alone() -> None:
-    switched = listeners.listener_set(name="crm.create_client", state="disabled", by="ops")
+    switched = actions.listener_set(name="crm.create_client", state="disabled", by="ops")
 
     assert switched == ["crm.create_client"]
-    states = dict((name, state) for name, state, _ in listeners.listener_states())
+    states = dict((name, state) for name, state, _ in switches.listener_states())
     assert [name for name, state in states.items() if state != "enabled"] == ["crm.create_client"]
     assert states["crm.create_client"] == "disabled"
     assert list(AuditEntry.objects.values_list("action", "target")) == [
@@ -121,40 +122,40 @@ def test_one_listener_is_switched_alone() -> None:
 
 
 def test_resume_releases_the_backlog() -> None:
-    listeners.listener_set(name="sales.replicate_client", state="paused", by="test")
+    actions.listener_set(name="sales.replicate_client", state="paused", by="test")
     bus.publish(client_created(), source="crm")
     held = Delivery.objects.get(listener="sales.replicate_client")
     assert held.status == "held"
 
-    listeners.listener_set(name="sales.replicate_client", state="enabled", by="test")
+    actions.listener_set(name="sales.replicate_client", state="enabled", by="test")
 
     held.refresh_from_db()
     assert (held.status, held.sends) == ("sent", 1)
-    assert dict((n, (s, b)) for n, s, b in listeners.listener_states())[
+    assert dict((n, (s, b)) for n, s, b in switches.listener_states())[
         "sales.replicate_client"
     ] == ("enabled", 1)
 
 
 def test_disabling_a_paused_listener_skips_its_backlog() -> None:
-    listeners.listener_set(name="sales.replicate_client", state="paused", by="test")
+    actions.listener_set(name="sales.replicate_client", state="paused", by="test")
     bus.publish(client_created(), source="crm")
 
-    listeners.listener_set(name="sales.replicate_client", state="disabled", by="test")
+    actions.listener_set(name="sales.replicate_client", state="disabled", by="test")
 
     assert list(
         Delivery.objects.filter(listener="sales.replicate_client").values_list("status", flat=True)
     ) == ["skipped"]
-    assert dict((n, (s, b)) for n, s, b in listeners.listener_states())[
+    assert dict((n, (s, b)) for n, s, b in switches.listener_states())[
         "sales.replicate_client"
     ] == ("disabled", 0)
 
 
 def test_an_unknown_name_or_state_changes_nothing() -> None:
     with pytest.raises(NotFound) as raised:
-        listeners.listener_set(name="nobody", state="paused", by="ops")
+        actions.listener_set(name="nobody", state="paused", by="ops")
     assert raised.value.detail == "no listener or component named 'nobody'"
     with pytest.raises(ValidationFailed):
-        listeners.listener_set(name="sales", state="asleep", by="ops")
+        actions.listener_set(name="sales", state="asleep", by="ops")
 
     assert (ListenerSwitch.objects.count(), AuditEntry.objects.count()) == (0, 0)
 
@@ -163,7 +164,7 @@ def test_an_unknown_name_or_state_changes_nothing() -> None:
 
 
 def test_the_command_lists_each_listener_its_state_and_backlog() -> None:
-    listeners.listener_set(name="sales.replicate_client", state="paused", by="test")
+    actions.listener_set(name="sales.replicate_client", state="paused", by="test")
     bus.publish(client_created(), source="crm")
 
     lines = run().splitlines()

@@ -11,7 +11,8 @@ from django.core.management import CommandError, call_command
 
 from common.errors import ValidationFailed
 from crm.models import Client
-from integration import modes
+from integration import actions
+from integration.core import modes
 from integration.models import AuditEntry, RuntimeMode
 from marketing.models import AudienceMember
 from sales.models import CustomerReplica
@@ -33,8 +34,8 @@ def test_the_default_mode_is_orchestration() -> None:
 
 def test_a_switch_is_stored_and_audited_once() -> None:
     # when the mode is switched, then set again to the same
-    assert modes.mode_set(mode="choreography", changed_by="user:ops") == "choreography"
-    assert modes.mode_set(mode="choreography", changed_by="user:other") == "choreography"
+    assert actions.mode_switch(mode="choreography", changed_by="user:ops") == "choreography"
+    assert actions.mode_switch(mode="choreography", changed_by="user:other") == "choreography"
 
     # then one row holds it, and one audit entry says who switched it from what
     assert modes.mode_get() == "choreography"
@@ -48,7 +49,7 @@ def test_a_switch_is_stored_and_audited_once() -> None:
 
 def test_an_unknown_mode_is_refused_and_nothing_changes() -> None:
     with pytest.raises(ValidationFailed) as raised:
-        modes.mode_set(mode="anarchy")
+        actions.mode_switch(mode="anarchy")
 
     assert raised.value.detail == "unknown mode 'anarchy'"
     assert raised.value.errors == {"mode": ["Choose orchestration or choreography."]}
@@ -60,7 +61,7 @@ def test_switching_to_choreography_fills_the_replicas_first() -> None:
     client = ClientFactory.create(marketing_consent=True, version=3)
 
     # when the mode switches to choreography
-    modes.mode_set(mode="choreography", changed_by="user:ops")
+    actions.mode_switch(mode="choreography", changed_by="user:ops")
 
     # then sales and marketing hold it at crm's version, and the fill was audited before the switch
     replica = CustomerReplica.objects.get()
@@ -79,10 +80,10 @@ def test_switching_to_choreography_fills_the_replicas_first() -> None:
 
 
 def test_switching_back_to_orchestration_fills_nothing() -> None:
-    modes.mode_set(mode="choreography")
+    actions.mode_switch(mode="choreography")
     ClientFactory.create()
 
-    modes.mode_set(mode="orchestration")
+    actions.mode_switch(mode="orchestration")
 
     assert CustomerReplica.objects.count() == 0
     assert Client.objects.count() == 1
@@ -92,7 +93,7 @@ def test_switching_back_to_orchestration_fills_nothing() -> None:
 def test_integration_mode_from_the_environment_is_stored(settings: Any) -> None:
     settings.INTEGRATION_MODE = "choreography"
 
-    assert modes.mode_apply_environment() == "choreography"
+    assert actions.mode_apply_environment() == "choreography"
 
     assert list(RuntimeMode.objects.values_list("mode", "changed_by")) == [
         ("choreography", "INTEGRATION_MODE")
@@ -100,10 +101,10 @@ def test_integration_mode_from_the_environment_is_stored(settings: Any) -> None:
 
 
 def test_without_integration_mode_the_stored_mode_stays(settings: Any) -> None:
-    modes.mode_set(mode="choreography")
+    actions.mode_switch(mode="choreography")
     settings.INTEGRATION_MODE = None
 
-    assert modes.mode_apply_environment() == "choreography"
+    assert actions.mode_apply_environment() == "choreography"
     assert modes.mode_get() == "choreography"
 
 

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from integration import bus, monitoring
+from integration import bus
+from integration.core import monitoring
 from integration.models import Delivery, Process, Step
 from integration.orchestrator import engine
 from tests.integration.helpers import details_of, register, trace_of

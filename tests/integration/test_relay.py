@@ -12,7 +12,7 @@ from django.db import transaction
 from kombu.exceptions import OperationalError
 
 from common import correlation
-from integration import relay
+from integration.core import relay
 from integration.models import Step, StepStatus
 from tests.integration.conftest import Broker, Sent
 from tests.integration.helpers import register

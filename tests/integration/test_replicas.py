@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import pytest
 
 from correspondence.models import Recipient
+from integration.choreography.replicas import replicas_fill
 from integration.models import AuditEntry
-from integration.replicas import replicas_fill
 from marketing.models import AudienceMember
 from sales import services as sales_services
 from sales.models import CommunicationReplica, CustomerReplica
@@ -37,7 +37,7 @@ def test_every_replica_is_filled_at_the_clients_version() -> None:
     second = CommunicationFactory.create(client=grace, channel="phone", subject="Call")
 
     # when the replicas are filled
-    counts = replicas_fill(by="user:ops")
+    counts = replicas_fill()
 
     # then sales, correspondence and marketing hold what crm holds, at crm's versions
     assert counts == {"clients": 2, "communications": 2}
@@ -110,7 +110,7 @@ def test_a_newer_replica_is_left_alone_and_an_older_one_is_brought_up_to_date() 
     member = AudienceMemberFactory.create(client_id=older.id, consent=False, client_version=9)
 
     # when the replicas are filled
-    replicas_fill(by="system")
+    replicas_fill()
 
     # then the newer copies stay as they are, the older one is at crm's version
     assert sorted(
@@ -123,7 +123,7 @@ def test_a_newer_replica_is_left_alone_and_an_older_one_is_brought_up_to_date() 
 def test_filling_twice_changes_nothing_more() -> None:
     ClientFactory.create(marketing_consent=True)
     CommunicationFactory.create()
-    replicas_fill(by="system")
+    replicas_fill()
     before = (
         list(CustomerReplica.objects.values_list("client_id", "client_version", "as_of")),
         CommunicationReplica.objects.count(),
@@ -131,7 +131,7 @@ def test_filling_twice_changes_nothing_more() -> None:
         AudienceMember.objects.count(),
     )
 
-    replicas_fill(by="system")
+    replicas_fill()
 
     assert (
         list(CustomerReplica.objects.values_list("client_id", "client_version", "as_of")),

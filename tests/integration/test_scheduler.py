@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from integration import scheduler
+from integration.scheduler import runner
 
 
 @pytest.fixture
@@ -19,15 +19,15 @@ def ran(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         raise RuntimeError("the database is away")
 
     monkeypatch.setattr(
-        scheduler,
+        runner,
         "JOBS",
         [
-            scheduler.Job("often", every=1.0, run=lambda: calls.append("often")),
-            scheduler.Job("fails", every=2.0, run=fails),
-            scheduler.Job("later", every=5.0, run=lambda: calls.append("later"), next_at=100.0),
+            runner.Job("often", every=1.0, run=lambda: calls.append("often")),
+            runner.Job("fails", every=2.0, run=fails),
+            runner.Job("later", every=5.0, run=lambda: calls.append("later"), next_at=100.0),
         ],
     )
-    monkeypatch.setattr(scheduler, "close_old_connections", lambda: calls.append("close"))
+    monkeypatch.setattr(runner, "close_old_connections", lambda: calls.append("close"))
     return calls
 
 
@@ -35,8 +35,8 @@ def test_due_jobs_run_a_failing_one_does_not_stop_the_others(
     ran: list[str], caplog: pytest.LogCaptureFixture
 ) -> None:
     # when the scheduler runs at t=10
-    with caplog.at_level(logging.ERROR, logger="integration.scheduler"):
-        next_at = scheduler.run_due(10.0)
+    with caplog.at_level(logging.ERROR, logger="integration.scheduler.runner"):
+        next_at = runner.run_due(10.0)
 
     # then the two due jobs ran (connections closed after each), the failure was logged,
     # and the next one is due in a second
@@ -44,7 +44,7 @@ def test_due_jobs_run_a_failing_one_does_not_stop_the_others(
     assert [r.getMessage() for r in caplog.records] == [
         "scheduler job fails failed; it runs again next time"
     ]
-    assert [(job.name, job.next_at) for job in scheduler.JOBS] == [
+    assert [(job.name, job.next_at) for job in runner.JOBS] == [
         ("often", 11.0),
         ("fails", 12.0),
         ("later", 100.0),
@@ -55,25 +55,25 @@ def test_due_jobs_run_a_failing_one_does_not_stop_the_others(
 def test_nothing_runs_before_it_is_due_and_each_runs_again_at_its_interval(
     ran: list[str],
 ) -> None:
-    scheduler.run_due(10.0)
+    runner.run_due(10.0)
     ran.clear()
 
-    assert scheduler.run_due(10.5) == 11.0
+    assert runner.run_due(10.5) == 11.0
     assert ran == []
-    assert scheduler.run_due(11.0) == 12.0
+    assert runner.run_due(11.0) == 12.0
     assert ran == ["often", "close"]
     ran.clear()
-    assert scheduler.run_due(12.0) == 13.0
+    assert runner.run_due(12.0) == 13.0
     assert ran == ["often", "close", "fails", "close"]
     ran.clear()
-    assert scheduler.run_due(100.0) == 101.0
+    assert runner.run_due(100.0) == 101.0
     assert ran == ["often", "close", "fails", "close", "later", "close"]
 
 
 def test_without_jobs_the_next_run_is_a_second_away(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(scheduler, "JOBS", [])
+    monkeypatch.setattr(runner, "JOBS", [])
 
-    assert scheduler.run_due(7.0) == 8.0
+    assert runner.run_due(7.0) == 8.0
 
 
 def test_the_loop_runs_until_told_to_stop(monkeypatch: pytest.MonkeyPatch, ran: list[str]) -> None:
@@ -83,15 +83,15 @@ def test_the_loop_runs_until_told_to_stop(monkeypatch: pytest.MonkeyPatch, ran: 
         ran.append("run")
         return now - 1  # already due again: the loop only sleeps while it is not
 
-    monkeypatch.setattr(scheduler, "run_due", run_due)
+    monkeypatch.setattr(runner, "run_due", run_due)
 
-    scheduler.loop(lambda: next(checks, True))
+    runner.loop(lambda: next(checks, True))
 
     assert ran == ["run"]
 
 
 def test_the_integration_jobs_are_registered() -> None:
-    assert [(job.name, job.every) for job in scheduler.JOBS] == [
+    assert [(job.name, job.every) for job in runner.JOBS] == [
         ("orchestrator.sweep_steps", 0.5),
         ("bus.sweep_deliveries", 0.5),
         ("monitor.stuck_processes", 5),

@@ -9,8 +9,8 @@ from itertools import product
 import pytest
 from django.utils import timezone
 
+from integration.core.trace import ALLOWED_MOVES, IllegalMove, process_move, trace_record
 from integration.models import Process, ProcessKind, ProcessStatus, TraceEntry
-from integration.tracing import ALLOWED_MOVES, IllegalMove, process_move, trace_record
 from tests.integration.helpers import trace_of
 
 pytestmark = pytest.mark.django_db

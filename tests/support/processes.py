@@ -17,6 +17,8 @@ from pathlib import Path
 from django.conf import settings
 from django.db import connection
 
+from tests.support.waiting import wait_until
+
 ROOT = Path(__file__).resolve().parents[2]
 RUN_MARKER = "ENSEMBLE_TEST_RUN"  # in every child's environment: what this run started
 LOG_DIR = ROOT / "var" / "test" / "logs"
@@ -117,10 +119,20 @@ def kill_leftovers() -> list[int]:
     return leftovers
 
 
-def start_worker(components: str, env: dict[str, str], label: str = "worker") -> Process:
+def start_worker(
+    components: str, env: dict[str, str], label: str = "worker", concurrency: int = 2
+) -> Process:
     return Process(
         f"{label}-{components.replace(',', '+')}",
-        [sys.executable, "manage.py", "run_worker", "--queues", components, "--concurrency", "2"],
+        [
+            sys.executable,
+            "manage.py",
+            "run_worker",
+            "--queues",
+            components,
+            "--concurrency",
+            str(concurrency),
+        ],
         env,
     )
 
@@ -149,14 +161,19 @@ def start_scheduler(env: dict[str, str]) -> Process:
 
 
 def wait_for_http(url: str, process: Process, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def answers() -> bool:
         if not process.alive():
             raise RuntimeError(f"{process.label} exited:\n{process.output()[-3000:]}")
         with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=1):
-            return
-        time.sleep(0.1)
-    raise TimeoutError(f"{url} did not answer within {timeout}s:\n{process.output()[-3000:]}")
+            return True
+        return False
+
+    wait_until(
+        answers,
+        timeout=timeout,
+        interval=0.1,
+        describe=lambda: f"{url} did not answer:\n{process.output()[-3000:]}",
+    )
 
 
 @contextlib.contextmanager

@@ -14,7 +14,8 @@ from django.test import Client as Browser
 
 from crm import services as crm_services
 from crm.models import Client
-from integration import gateway, lookups, modes
+from integration import actions, gateway
+from integration.orchestrator import lookups
 from sales import services as sales_services
 
 PASSWORD = "a-long-test-password"
@@ -28,7 +29,7 @@ TEAM_MEMBERS = {
 
 @pytest.fixture(autouse=True)
 def orchestration(db: Any) -> None:
-    modes.mode_set(mode="orchestration", changed_by="test")
+    actions.mode_switch(mode="orchestration", changed_by="test")
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from asgiref.testing import ApplicationCommunicator
 from channels.routing import URLRouter
 
-from integration.routing import websocket_urlpatterns
+from staff.routing import websocket_urlpatterns
 
 APP = URLRouter(websocket_urlpatterns)
 

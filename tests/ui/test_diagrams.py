@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from integration import diagrams
-from integration.diagrams import Row
+from staff import diagrams
+from staff.diagrams import Row
 
 
 @dataclass

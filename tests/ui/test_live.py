@@ -15,9 +15,11 @@ from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from django.db import transaction
 
-from integration import gateway, live
+from integration import gateway
+from integration.core.trace import trace_record
 from integration.models import Process
-from integration.tracing import trace_record
+from staff import live
+from tests.support.waiting import wait_until
 from tests.ui.sockets import Socket
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -29,7 +31,7 @@ def run(scenario: Callable[[], Awaitable[None]]) -> None:
 
 def start_process(user: Any) -> Process:
     return gateway.client_register(
-        data={"email": "live@example.com", "first_name": "Live", "last_name": "Page"},
+        **{"email": "live@example.com", "first_name": "Live", "last_name": "Page"},
         initiator=gateway.Initiator(user=user),
     )
 
@@ -111,7 +113,7 @@ def test_entries_committed_by_another_process_arrive_by_polling(
 def test_the_status_moves_with_the_entry_that_moved_it(
     member: Callable[..., Any], slow_polls: None
 ) -> None:
-    from integration.lifecycle import process_close
+    from integration.core.lifecycle import process_close
 
     operator = member("Operations")
     process = start_process(operator)
@@ -210,7 +212,10 @@ def test_with_channels_redis_an_entry_written_elsewhere_wakes_the_page(
 
     async def scenario() -> None:
         page, _, _ = await connect(f"/ws/processes/{process.id}/?after=2", operator)
-        await asyncio.sleep(0.3)  # the group subscription reaches Redis
+        # The page joins the feed only once its group subscription has reached Redis; the
+        # waiting runs in a thread so that this loop goes on serving the page meanwhile.
+        feed = live.feed()
+        await asyncio.to_thread(wait_until, lambda: str(process.id) in feed._watchers)
         started = time.monotonic()
         await database_sync_to_async(add_entry)(process.id)
         update = await page.receive_json_from(timeout=2)
@@ -240,11 +245,11 @@ def test_a_failing_channel_layer_is_left_alone_for_a_moment(
     monkeypatch.setattr(live, "_remote_down_until", 0.0)
 
     live.wake(uuid.uuid4())
-    deadline = time.monotonic() + 5
-    while live._remote_down_until == 0.0 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: live._remote_down_until != 0.0, timeout=5)
     live.wake(uuid.uuid4())
-    time.sleep(0.1)
+    # Wakes leave from one event loop in order: once a later no-op has run there, a send the
+    # second wake had queued would have been tried.
+    asyncio.run_coroutine_threadsafe(asyncio.sleep(0), live._sender_loop()).result(timeout=5)
 
     assert layer.sends == 1
     assert live._remote_down_until > time.monotonic()

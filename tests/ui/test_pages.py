@@ -11,9 +11,9 @@ import pytest
 from django.test import Client as Browser
 
 from crm.models import Communication
-from integration import gateway
+from integration import actions, gateway
+from integration.core.trace import trace_record
 from integration.models import Process, Step, StepStatus, TraceEntry
-from integration.tracing import trace_record
 from sales.models import Purchase
 from tests.crm.factories import ClientFactory
 
@@ -76,7 +76,7 @@ def test_operations_see_processes_by_status_and_mode_and_the_latest_failures(
     browser_for: Callable[..., Browser], member: Callable[..., Any]
 ) -> None:
     started = gateway.client_register(
-        data={"email": "a@example.com", "first_name": "A", "last_name": "B"},
+        **{"email": "a@example.com", "first_name": "A", "last_name": "B"},
         initiator=gateway.Initiator(user=member(None)),
     )
     trace_record(
@@ -164,7 +164,7 @@ def test_details_show_profile_history_purchases_processes_and_where_they_came_fr
     Purchase.objects.create(client_id=ada.id, order_ref="ORD-7", total="12.50", currency="EUR")
     relations = browser_for("Customer Relations")
     process = gateway.client_update(
-        client_id=ada.id, data={"phone": "+44 2"}, initiator=gateway.SYSTEM
+        client_id=ada.id, **{"phone": "+44 2"}, initiator=gateway.SYSTEM
     )
 
     page = html(relations.get(f"/clients/{ada.id}/"))
@@ -208,7 +208,7 @@ def test_a_component_that_does_not_answer_is_named(
     known_client: Callable[..., Any],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from integration import lookups
+    from integration.orchestrator import lookups
 
     ada = known_client()
     sales_answer = {"sales": lookups.answer("sales", ada.id)}
@@ -445,7 +445,7 @@ def test_operations_open_every_process_and_others_only_their_own(
 def test_the_page_of_a_finished_process_says_when_it_finished(
     browser_for: Callable[..., Browser],
 ) -> None:
-    from integration.lifecycle import process_close
+    from integration.core.lifecycle import process_close
 
     register(browser_for("Marketing"))
     process = Process.objects.get()
@@ -490,10 +490,9 @@ def test_the_integration_map_is_for_staff(db: Any) -> None:
 def test_in_choreography_details_come_from_the_sales_replica(
     browser_for: Callable[..., Browser], known_client: Callable[..., Any]
 ) -> None:
-    from integration import modes
 
     ada = known_client(company="Analytical Engines")
-    modes.mode_set(mode="choreography", changed_by="test")  # fills the replicas first
+    actions.mode_switch(mode="choreography", changed_by="test")  # fills the replicas first
 
     page = html(browser_for("Sales").get(f"/clients/{ada.id}/"))
 

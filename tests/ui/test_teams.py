@@ -8,8 +8,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
-from integration import demo
-from integration.teams import TEAMS, teams_ensure
+from staff import demo
+from staff.teams import TEAMS, teams_ensure
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from common.errors import ApplicationError
-from integration import modes
+from integration import actions
+from integration.core import modes
 
 
 class Command(BaseCommand):
@@ -24,9 +25,9 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             if options["mode"]:
-                mode = modes.mode_set(mode=options["mode"], changed_by="manage.py")
+                mode = actions.mode_switch(mode=options["mode"], changed_by="manage.py")
             elif options["from_environment"]:
-                mode = modes.mode_apply_environment()
+                mode = actions.mode_apply_environment()
             else:
                 mode = modes.mode_get()
         except ApplicationError as error:

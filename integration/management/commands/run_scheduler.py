@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from integration import scheduler
+from integration.scheduler import runner
 
 
 class Command(BaseCommand):
@@ -22,7 +22,7 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGTERM, request_stop)
         signal.signal(signal.SIGINT, request_stop)
-        names = ", ".join(f"{job.name} every {job.every:g}s" for job in scheduler.JOBS)
+        names = ", ".join(f"{job.name} every {job.every:g}s" for job in runner.JOBS)
         self.stdout.write(f"scheduler: {names or 'no jobs'}")
-        scheduler.loop(lambda: stopping)
+        runner.loop(lambda: stopping)
         self.stdout.write("scheduler: stopped")

@@ -20,7 +20,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from integration.demo import DEMO_PASSWORD, DEMO_USERS
+from staff.demo import DEMO_PASSWORD, DEMO_USERS
 
 GRACE_SECONDS = 10
 

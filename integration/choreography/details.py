@@ -1,0 +1,48 @@
+"""Client details, choreographed: sales answers from its replica alone; crm is not asked."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from common.errors import NotFound
+from integration.core.details import compose, purchases_of
+from integration.models import IntegrationMode
+from sales import selectors as sales_selectors
+
+
+def details_choreographed(client_id: UUID) -> dict[str, Any]:
+    """Sales answers from its replica alone, saying how fresh it is; crm is not asked."""
+    replica = sales_selectors.customer_replica_get(client_id=client_id)
+    if replica is None:
+        raise NotFound("No client with this id.")  # ClientCreated has not reached sales yet
+    profile = {
+        "email": replica.email,
+        "first_name": replica.first_name,
+        "last_name": replica.last_name,
+        "phone": replica.phone,
+        "company": replica.company,
+        "marketing_consent": replica.marketing_consent,
+        "registered_at": replica.registered_at.isoformat(),
+    }
+    communications = [
+        {
+            "id": str(item.id),
+            "channel": item.channel,
+            "subject": item.subject,
+            "occurred_at": item.occurred_at.isoformat(),
+        }
+        for item in sales_selectors.communication_replica_list(client_id=client_id)
+    ]
+    return compose(
+        client_id=client_id,
+        profile=profile,
+        communications=communications,
+        purchases=purchases_of(client_id),
+        served_by={
+            "mode": IntegrationMode.CHOREOGRAPHY.value,
+            "source": "sales-replica",
+            "as_of": replica.as_of.isoformat(),
+            "unavailable": [],
+        },
+    )

@@ -1,0 +1,15 @@
+"""What a step is handed: its process, its client, the process's input and earlier results."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+
+@dataclass(frozen=True)
+class StepContext:
+    process_id: UUID
+    client_id: UUID
+    input: dict[str, Any]
+    results: dict[str, dict[str, Any]]

@@ -1,0 +1,168 @@
+"""Request/reply lookups for client details in orchestration.
+
+The orchestrator asks crm and sales at once, each on its lookup queue, and waits for both under one
+deadline (LOOKUP_TIMEOUT). A component that does not answer in time is named unavailable. Answers
+are forgotten once read; their task ids carry the client id so that erasure can find any answer
+that arrived after its asker gave up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+import uuid
+from typing import Any
+from uuid import UUID
+
+from django.conf import settings
+
+from config.celery import app, lookup_queue
+from integration.core import relay
+from integration.core.details import purchases_of
+
+logger = logging.getLogger(__name__)
+
+LOOKUP_TASK = "integration.lookup"
+RESULT_KEY_PREFIX = "celery-task-meta-"
+POLL_SECONDS = 0.005
+
+
+def _task_id(client_id: UUID) -> str:
+    return f"lookup-{client_id}-{uuid.uuid4().hex}"
+
+
+def ask(components: list[str], client_id: UUID) -> tuple[dict[str, Any], list[str]]:
+    """Ask each component about a client at once; (answers by component, unavailable ones)."""
+    timeout = settings.LOOKUP_TIMEOUT
+    deadline = time.monotonic() + timeout
+    pending: dict[str, Any] = {}
+    unavailable: list[str] = []
+    for component in components:
+        if relay.broker_suspected_down():
+            unavailable.append(component)
+            continue
+        try:
+            pending[component] = app.send_task(
+                LOOKUP_TASK,
+                args=[component, str(client_id)],
+                queue=lookup_queue(component),
+                task_id=_task_id(client_id),
+                retry=False,
+                expires=timeout + 5,  # an answer nobody waits for is not worth computing
+            )
+        except Exception as error:  # noqa: BLE001 - a broker failure makes the component unavailable
+            logger.warning("lookup to %s not sent: %s", component, error)
+            relay.trip_breaker()
+            unavailable.append(component)
+    answers = _collect(pending, deadline)
+    unavailable += [component for component in pending if component not in answers]
+    return answers, sorted(unavailable)
+
+
+def _collect(pending: dict[str, Any], deadline: float) -> dict[str, Any]:
+    """Wait for the answers until all are in or the deadline passes. (Celery's own result.get()
+    checks its timeout only between one-second waits: too coarse for this deadline.)"""
+    answers: dict[str, Any] = {}
+    waiting = dict(pending)
+    while waiting:
+        for component, result in list(waiting.items()):
+            if result.ready():
+                del waiting[component]
+                if result.successful():
+                    answers[component] = result.result
+                else:
+                    logger.warning("lookup to %s failed: %s", component, result.result)
+        remaining = deadline - time.monotonic()
+        if not waiting or remaining <= 0:
+            break
+        _wait_for_results(min(POLL_SECONDS, remaining))
+    for result in pending.values():
+        with contextlib.suppress(OSError):  # the file backend: no answer, nothing to forget
+            result.forget()
+    return answers
+
+
+def _wait_for_results(seconds: float) -> None:
+    """Let answers in: a backend that pushes them (Redis pub/sub, RabbitMQ's reply queue) is
+    drained for at most `seconds`; one that is polled (files) is simply waited on."""
+    consumer = getattr(app.backend, "result_consumer", None)
+    if consumer is None:
+        time.sleep(seconds)
+        return
+    with contextlib.suppress(TimeoutError):  # nothing arrived in time (RabbitMQ)
+        consumer.drain_events(timeout=seconds)
+
+
+def client_scrubbed(sender: Any, client_id: UUID, **kwargs: Any) -> dict[str, int]:
+    """Receiver of the core's `client_scrubbed`: stored answers about the client go."""
+    return {"lookup_answers": forget_client_answers(client_id)}
+
+
+def forget_client_answers(client_id: UUID) -> int:
+    """Erase every stored lookup answer about a client (answers that came after the asker left)."""
+    pattern = f"{RESULT_KEY_PREFIX}lookup-{client_id}-"
+    backend = app.backend
+    removed = 0
+    client = getattr(backend, "client", None)
+    if client is not None and hasattr(client, "scan_iter"):  # Redis
+        for key in client.scan_iter(match=f"{pattern}*", count=500):
+            removed += int(client.delete(key))
+        return removed
+    path = getattr(backend, "path", None)
+    if path:  # the filesystem result backend
+        from pathlib import Path
+
+        folder = Path(path.decode() if isinstance(path, bytes) else path)
+        for answer in folder.glob(f"{pattern}*"):
+            answer.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+# --- the answering side (runs in the component's worker) --------------------------------------
+
+
+def answer(component: str, client_id: UUID) -> dict[str, Any]:
+    if component == "crm":
+        return _crm_answer(client_id)
+    if component == "sales":
+        return _sales_answer(client_id)
+    raise ValueError(f"{component} answers no lookups")
+
+
+def _crm_answer(client_id: UUID) -> dict[str, Any]:
+    from common.errors import NotFound
+    from crm import selectors as crm_selectors
+
+    try:
+        client = crm_selectors.client_get(client_id=client_id)
+    except NotFound:
+        return {"found": False}
+    communications = crm_selectors.communication_list(client_id=client_id)
+    return {
+        "found": True,
+        "profile": {
+            "id": str(client.id),
+            "email": client.email,
+            "first_name": client.first_name,
+            "last_name": client.last_name,
+            "phone": client.phone,
+            "company": client.company,
+            "marketing_consent": client.marketing_consent,
+            "registered_at": client.registered_at.isoformat(),
+        },
+        "communications": [
+            {
+                "id": str(item.id),
+                "channel": item.channel,
+                "subject": item.subject,
+                "occurred_at": item.occurred_at.isoformat(),
+            }
+            for item in communications
+        ],
+    }
+
+
+def _sales_answer(client_id: UUID) -> dict[str, Any]:
+    return {"found": True, "purchases": purchases_of(client_id)}

@@ -1,0 +1,93 @@
+"""Forms of the staff pages and the process admin. They check the shape of the input; the rules
+are the gateway's, whose errors land on the same fields (`errors_to_form`)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django import forms
+
+from common.errors import ApplicationError
+from integration.gateway import CHANNELS, CURRENCY_PATTERN, ORDER_REF_LIMIT, PROFILE_LIMITS
+from integration.models import IntegrationMode, ListenerState
+
+
+def errors_to_form(form: forms.Form, error: ApplicationError) -> None:
+    """Put a domain error on the fields it names (the rest on the form as a whole)."""
+    if not error.errors:
+        form.add_error(None, error.detail)
+        return
+    for field, messages in error.errors.items():
+        form.add_error(field if field in form.fields else None, list(messages))
+
+
+class ClientSearchForm(forms.Form):
+    q = forms.CharField(label="Name, email or company", required=False, max_length=200)
+
+
+class RegistrationForm(forms.Form):
+    email = forms.EmailField(
+        label="Email",
+        max_length=PROFILE_LIMITS["email"],
+        widget=forms.EmailInput(attrs={"autocomplete": "off"}),
+    )
+    first_name = forms.CharField(label="First name", max_length=PROFILE_LIMITS["first_name"])
+    last_name = forms.CharField(label="Last name", max_length=PROFILE_LIMITS["last_name"])
+    phone = forms.CharField(label="Phone", max_length=PROFILE_LIMITS["phone"], required=False)
+    company = forms.CharField(label="Company", max_length=PROFILE_LIMITS["company"], required=False)
+    # Labels stay distinct: "Email" must name one field only.
+    marketing_consent = forms.BooleanField(
+        label="Marketing consent: agrees to receive our newsletter and offers", required=False
+    )
+
+
+class PurchaseForm(forms.Form):
+    order_ref = forms.CharField(label="Order reference", max_length=ORDER_REF_LIMIT)
+    total = forms.DecimalField(
+        label="Total", max_digits=12, decimal_places=2, min_value=Decimal("0.01")
+    )
+    currency = forms.RegexField(
+        CURRENCY_PATTERN,
+        label="Currency",
+        initial="EUR",
+        error_messages={"invalid": "An ISO 4217 code of three letters is required."},
+    )
+    purchased_at = forms.DateTimeField(
+        label="Purchased at (optional)",
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
+
+
+class CommunicationForm(forms.Form):
+    channel = forms.ChoiceField(
+        label="Channel", choices=[(channel, channel.capitalize()) for channel in CHANNELS]
+    )
+    subject = forms.CharField(label="Subject", max_length=200)
+    body = forms.CharField(label="What was said", required=False, widget=forms.Textarea)
+
+
+# --- the process admin ------------------------------------------------------------------------
+
+
+class CloseProcessForm(forms.Form):
+    reason = forms.CharField(label="Reason for closing", max_length=500, widget=forms.Textarea)
+
+
+class ReplayForm(forms.Form):
+    listener = forms.ChoiceField(label="Replay to listener")
+
+    def __init__(self, *args: object, listeners: list[str], **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.fields["listener"].choices = [(name, name) for name in listeners]  # type: ignore[attr-defined]
+
+
+class ModeForm(forms.Form):
+    mode = forms.ChoiceField(
+        label="Mode for processes that start from now on", choices=IntegrationMode.choices
+    )
+
+
+class ListenerForm(forms.Form):
+    name = forms.CharField(max_length=80, widget=forms.HiddenInput)
+    state = forms.ChoiceField(label="State", choices=ListenerState.choices)

@@ -1,0 +1,271 @@
+"""What the staff pages show: reads that span the apps, shaped for templates.
+
+Every function here reads; writes go through the gateway, the engine, the bus and lifecycle.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from django.db.models import Count, QuerySet
+from django.http import Http404
+from django.utils.safestring import SafeString
+
+from common.errors import NotFound
+from integration import bus, gateway
+from integration.choreography import switches
+from integration.core import modes
+from integration.models import (
+    Delivery,
+    DeliveryStatus,
+    IntegrationMode,
+    Process,
+    ProcessStatus,
+    Step,
+    StepStatus,
+    TraceEntry,
+    TraceKind,
+)
+from integration.orchestrator.definitions import all_definitions
+from staff import diagrams
+from staff.teams import VIEW_PROCESSES
+
+LATEST_FAILURES = 10
+CLIENT_PROCESSES = 50
+
+
+def may_follow(user: Any, process: Process) -> bool:
+    """Operations follow every process; the person who started one may always follow it."""
+    if not user.is_authenticated:
+        return False
+    return bool(user.has_perm(VIEW_PROCESSES) or process.initiator_user_id == user.pk)
+
+
+# --- the dashboard ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StatusRow:
+    status: str
+    label: str
+    counts: list[int]
+    total: int
+
+
+@dataclass(frozen=True)
+class DashboardFigures:
+    mode: str
+    modes: list[str]
+    rows: list[StatusRow]
+    totals: list[int]
+    stuck: int
+    dead_deliveries: int
+    failed_steps: int
+    latest_failures: list[TraceEntry] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return sum(self.totals)
+
+
+def dashboard_figures() -> DashboardFigures:
+    """Processes by status and mode, what needs a person, and the latest failures."""
+    counts = {
+        (row["status"], row["mode"]): row["n"]
+        for row in Process.objects.order_by().values("status", "mode").annotate(n=Count("id"))
+    }
+    mode_values = list(IntegrationMode.values)
+    rows = []
+    for status, label in ProcessStatus.choices:
+        by_mode = [counts.get((status, mode), 0) for mode in mode_values]
+        rows.append(StatusRow(status=status, label=label, counts=by_mode, total=sum(by_mode)))
+    totals = [sum(row.counts[i] for row in rows) for i in range(len(mode_values))]
+    failures = list(
+        TraceEntry.objects.filter(kind=TraceKind.FAILURE)
+        .select_related("process")
+        .order_by("-id")[:LATEST_FAILURES]
+    )
+    return DashboardFigures(
+        mode=modes.mode_get(),
+        modes=mode_values,
+        rows=rows,
+        totals=totals,
+        stuck=counts_of(counts, ProcessStatus.STUCK),
+        dead_deliveries=Delivery.objects.filter(status=DeliveryStatus.DEAD).count(),
+        failed_steps=Step.objects.filter(status=StepStatus.FAILED).count(),
+        latest_failures=failures,
+    )
+
+
+def counts_of(counts: dict[tuple[str, str], int], status: str) -> int:
+    return sum(n for (row_status, _), n in counts.items() if row_status == status)
+
+
+def processes_started_by(*, user: Any, limit: int = 10) -> list[Process]:
+    return list(Process.objects.filter(initiator_user=user).order_by("-started_at")[:limit])
+
+
+# --- a client -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClientPage:
+    client_id: UUID
+    profile: dict[str, Any]
+    communications: list[dict[str, Any]]
+    purchases: list[dict[str, Any]]
+    served_by: dict[str, Any]
+    processes: list[Process]
+
+
+def client_page(*, client_id: UUID) -> ClientPage:
+    """The client's details as the gateway serves them in the current mode, with its processes."""
+    try:
+        details = gateway.client_details(client_id=client_id)
+    except NotFound:
+        raise Http404("No client with this id.") from None
+    profile = {key: details.get(key) for key in ("email", "first_name", "last_name", "phone")}
+    profile.update(
+        company=details.get("company"),
+        marketing_consent=details.get("marketing_consent"),
+        registered_at=_when(details.get("registered_at")),
+    )
+    return ClientPage(
+        client_id=client_id,
+        profile=profile,
+        communications=[_with_time(item, "occurred_at") for item in details["communications"]],
+        purchases=[_with_time(item, "purchased_at") for item in details["purchases"]],
+        served_by={**details["served_by"], "as_of": _when(details["served_by"].get("as_of"))},
+        processes=list(
+            Process.objects.filter(client_id=client_id).order_by("-started_at")[:CLIENT_PROCESSES]
+        ),
+    )
+
+
+def _when(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _with_time(item: dict[str, Any], key: str) -> dict[str, Any]:
+    return {**item, key: _when(item.get(key))}
+
+
+# --- a process ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProcessPage:
+    process: Process
+    trace: list[TraceEntry]
+    steps: list[Step]
+    deliveries: list[Delivery]
+
+    @property
+    def last_seq(self) -> int:
+        return self.trace[-1].seq if self.trace else 0
+
+    @property
+    def diagram(self) -> SafeString:
+        return diagrams.trace_svg(self.trace)
+
+
+def process_page(*, process_id: UUID) -> ProcessPage:
+    process = Process.objects.select_related("initiator_user", "initiator_token").filter(
+        pk=process_id
+    )
+    found = process.first()
+    if found is None:
+        raise Http404("No process with this id.")
+    return ProcessPage(
+        process=found,
+        trace=list(trace_of(process_id=process_id)),
+        steps=list(Step.objects.filter(process_id=process_id).order_by("position")),
+        deliveries=list(
+            Delivery.objects.filter(process_id=process_id)
+            .select_related("event")
+            .order_by("created_at")
+        ),
+    )
+
+
+def trace_of(*, process_id: UUID, after: int = 0) -> QuerySet[TraceEntry]:
+    return TraceEntry.objects.filter(process_id=process_id, seq__gt=after).order_by("seq")
+
+
+# --- the integration map ----------------------------------------------------------------------
+
+# Who publishes each event (the bus registry knows only who listens).
+PUBLISHED_BY = {
+    "ClientRegistered": "integration",
+    "ClientUpdateRequested": "integration",
+    "PurchaseRequested": "integration",
+    "ClientErasureRequested": "integration",
+    "ClientCreated": "crm",
+    "ClientUpdated": "crm",
+    "CommunicationRecorded": "crm",
+    "ClientErased": "crm",
+    "PurchaseRecorded": "sales",
+    "WelcomeEmailSent": "correspondence",
+    "ReceiptSent": "correspondence",
+}
+
+
+@dataclass(frozen=True)
+class Subscription:
+    event: str
+    publisher: str
+    listeners: list[tuple[str, str, str]]  # (listener, component, state)
+
+
+@dataclass(frozen=True)
+class IntegrationMap:
+    mode: str
+    definitions: list[Any]
+    subscriptions: list[Subscription]
+    orchestration_svg: SafeString
+    choreography_svg: SafeString
+
+
+def integration_map() -> IntegrationMap:
+    """Who commands whom (the orchestrator's process definitions) and who listens to whom (the
+    bus's registry of listeners, with their switches), drawn from the live registries."""
+    definitions = sorted(all_definitions(), key=lambda definition: definition.kind)
+    states = {name: state for name, state, _ in switches.listener_states()}
+    by_event: dict[str, list[tuple[str, str, str]]] = {}
+    for listener in bus.registry():
+        state = states.get(listener.name, "enabled")
+        by_event.setdefault(listener.event, []).append((listener.name, listener.component, state))
+    subscriptions = [
+        Subscription(event, PUBLISHED_BY.get(event, "integration"), by_event[event])
+        for event in sorted(by_event, key=_event_order)
+    ]
+    return IntegrationMap(
+        mode=modes.mode_get(),
+        definitions=definitions,
+        subscriptions=subscriptions,
+        orchestration_svg=diagrams.sequence_svg(
+            diagrams.orchestration_rows(definitions),
+            title="Orchestration: who commands whom",
+            description="The orchestrator sends each step of each process to its component.",
+        ),
+        choreography_svg=diagrams.sequence_svg(
+            diagrams.choreography_rows(
+                (sub.event, sub.publisher, sub.listeners) for sub in subscriptions
+            ),
+            title="Choreography: who listens to whom",
+            description="Each event, the component that publishes it and its switches.",
+        ),
+    )
+
+
+def _event_order(event: str) -> tuple[int, str]:
+    order = list(PUBLISHED_BY)
+    return (order.index(event) if event in order else len(order), event)

@@ -1,0 +1,20 @@
+from django.urls import path
+
+from staff import views
+
+app_name = "integration"
+
+urlpatterns = [
+    path("", views.dashboard, name="home"),
+    path("clients/", views.client_search, name="clients"),
+    path("clients/new/", views.client_new, name="client-new"),
+    path("clients/<uuid:client_id>/", views.client_detail, name="client"),
+    path("clients/<uuid:client_id>/purchases/new/", views.purchase_new, name="purchase-new"),
+    path(
+        "clients/<uuid:client_id>/communications/new/",
+        views.communication_new,
+        name="communication-new",
+    ),
+    path("processes/<uuid:process_id>/", views.process_detail, name="process"),
+    path("integration-map/", views.integration_map, name="map"),
+]

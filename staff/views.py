@@ -1,0 +1,145 @@
+"""Staff pages that span the business apps. Thin: check the input, call one gateway or overview
+function, render. A domain error becomes a form error, never a server error."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, permission_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+
+from common.emails import normalise_email
+from common.errors import ApplicationError, Conflict, NotFound
+from crm import selectors as crm_selectors
+from integration import gateway
+from staff import pages
+from staff.forms import (
+    ClientSearchForm,
+    CommunicationForm,
+    PurchaseForm,
+    RegistrationForm,
+    errors_to_form,
+)
+from staff.teams import (
+    ADD_COMMUNICATION,
+    RECORD_PURCHASE,
+    REGISTER_CLIENT,
+    VIEW_CLIENT,
+    VIEW_PROCESSES,
+)
+
+CLIENTS_PER_PAGE = 25
+
+
+def _initiator(request: HttpRequest) -> gateway.Initiator:
+    return gateway.Initiator(user=request.user)
+
+
+@login_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    context: dict[str, object] = {}
+    if request.user.has_perm(VIEW_PROCESSES):
+        context["figures"] = pages.dashboard_figures()
+    else:
+        context["mine"] = pages.processes_started_by(user=request.user)
+    return render(request, "staff/dashboard.html", context)
+
+
+@login_required
+@permission_required(VIEW_CLIENT, raise_exception=True)
+def client_search(request: HttpRequest) -> HttpResponse:
+    form = ClientSearchForm(request.GET)
+    page = None
+    if form.is_valid():
+        clients = crm_selectors.client_search(query=form.cleaned_data["q"])
+        page = Paginator(clients, CLIENTS_PER_PAGE).get_page(request.GET.get("page"))
+    return render(request, "staff/client_search.html", {"form": form, "page": page})
+
+
+@login_required
+@permission_required(VIEW_CLIENT, raise_exception=True)
+def client_detail(request: HttpRequest, client_id: UUID) -> HttpResponse:
+    page = pages.client_page(client_id=client_id)
+    return render(request, "staff/client_detail.html", {"page": page})
+
+
+@login_required
+@permission_required(REGISTER_CLIENT, raise_exception=True)
+def client_new(request: HttpRequest) -> HttpResponse:
+    form = RegistrationForm(request.POST or None)
+    existing = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            process = gateway.client_register(**form.cleaned_data, initiator=_initiator(request))
+        except Conflict as error:
+            email = normalise_email(form.cleaned_data["email"])
+            form.add_error("email", f"{email} is already registered to another client.")
+            existing = error.extra.get("client_id")
+        except ApplicationError as error:
+            errors_to_form(form, error)
+        else:
+            return redirect("integration:process", process_id=process.id)
+    return render(request, "staff/client_new.html", {"form": form, "existing": existing})
+
+
+@login_required
+@permission_required(RECORD_PURCHASE, raise_exception=True)
+def purchase_new(request: HttpRequest, client_id: UUID) -> HttpResponse:
+    form = PurchaseForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            process, created = gateway.purchase_record(
+                client_id=client_id, **form.cleaned_data, initiator=_initiator(request)
+            )
+        except NotFound:
+            raise Http404("No client with this id.") from None
+        except ApplicationError as error:
+            errors_to_form(form, error)
+        else:
+            if not created:
+                messages.info(request, "This order was recorded already: here is its process.")
+            return redirect("integration:process", process_id=process.id)
+    return render(request, "staff/purchase_new.html", {"form": form, "client_id": client_id})
+
+
+@login_required
+@permission_required(ADD_COMMUNICATION, raise_exception=True)
+def communication_new(request: HttpRequest, client_id: UUID) -> HttpResponse:
+    form = CommunicationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            gateway.communication_add(
+                client_id=client_id,
+                channel=form.cleaned_data["channel"],
+                subject=form.cleaned_data["subject"],
+                body=form.cleaned_data["body"],
+                initiator=_initiator(request),
+            )
+        except NotFound:
+            raise Http404("No client with this id.") from None
+        except ApplicationError as error:
+            errors_to_form(form, error)
+        else:
+            messages.success(request, "The communication was added to the client's history.")
+            return redirect("integration:client", client_id=client_id)
+    context = {"form": form, "client_id": client_id}
+    return render(request, "staff/communication_new.html", context)
+
+
+@login_required
+def process_detail(request: HttpRequest, process_id: UUID) -> HttpResponse:
+    page = pages.process_page(process_id=process_id)
+    if not pages.may_follow(request.user, page.process):
+        raise PermissionDenied
+    return render(request, "staff/process_detail.html", {"page": page})
+
+
+@login_required
+def integration_map(request: HttpRequest) -> HttpResponse:
+    if not request.user.is_staff:
+        raise PermissionDenied
+    return render(request, "staff/map.html", {"map": pages.integration_map()})

@@ -1,0 +1,148 @@
+"""PostgreSQL becomes unreachable (a proxy in front of it closes every connection and refuses new
+ones) and comes back: during requests, and during a step."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from crm.models import Client
+from integration.models import Process
+from tests.chaos.conftest import Stack, proxied_database_url
+from tests.chaos.effects import (
+    assert_sent_once,
+    assert_sent_once_but_for_the_window,
+    effects_of_registration,
+    once,
+    wait_completed,
+)
+from tests.chaos.shop import Answer, person
+from tests.support import faults
+from tests.support.waiting import wait_until
+
+pytestmark = [
+    pytest.mark.chaos,
+    pytest.mark.postgresql,
+    pytest.mark.django_db(transaction=True),
+]
+
+OUTAGE = 4.0  # seconds the database stays unreachable
+UNAVAILABLE_WITHIN = 2.0  # an answer while it is unreachable (shop-api.md, Outages)
+
+
+def _is_unavailable_problem(answer: Answer) -> bool:
+    return (
+        answer.status == 503
+        and answer.content_type == "application/problem+json"
+        and bool(answer.retry_after)
+        and isinstance(answer.body, dict)
+        and answer.body.get("status") == 503
+    )
+
+
+@pytest.mark.parametrize("mode", ["orchestration"], indirect=True)
+def test_database_cut_during_requests_answers_503_in_time_and_the_shops_retries_complete(
+    mode: str,
+    database_proxy: faults.TcpProxy,
+    launch: Callable[..., Stack],
+    chaos_env: dict[str, str],
+    smtp: faults.SmtpServer,
+) -> None:
+    # Given every process reaches the database through the proxy, and the shop posts
+    # registrations one after another, each with its own Idempotency-Key
+    stack = launch({**chaos_env, "DATABASE_URL": proxied_database_url(database_proxy)})
+    sent: list[tuple[float, dict[str, Any], str, Answer]] = []
+    stop = threading.Event()
+
+    def shop_posting() -> None:
+        n = 0
+        while not stop.is_set():
+            someone, key = person(f"db-cut-{n}"), f"db-cut-{n}"
+            at = time.monotonic()
+            sent.append((at, someone, key, stack.shop.register(someone, key=key)))
+            n += 1
+
+    poster = threading.Thread(target=shop_posting, daemon=True)
+    poster.start()
+    try:
+        wait_until(lambda: len(sent) >= 3, timeout=30)
+        # When the database is cut while requests are in flight, and restored after a while
+        database_proxy.cut()
+        cut_at = time.monotonic()
+        time.sleep(OUTAGE)
+        restored_at = time.monotonic()
+        database_proxy.restore()
+        wait_until(
+            lambda: sum(1 for at, *_, a in sent if at > restored_at and a.status == 202) >= 3,
+            timeout=30,
+            describe=stack.logs,
+        )
+    finally:
+        stop.set()
+        poster.join(timeout=60)
+
+    # Then every answer was a 202, or a 503 problem with Retry-After within 2 s
+    kinds = [
+        "accepted" if a.status == 202 else "unavailable" if _is_unavailable_problem(a) else "other"
+        for *_, a in sent
+    ]
+    assert "other" not in kinds, [a for *_, a in sent if a.status not in (202, 503)]
+    slow = [a for *_, a in sent if a.status == 503 and a.seconds >= UNAVAILABLE_WITHIN]
+    assert slow == []
+    # and what was asked while the database was away was answered 503
+    during = [a for at, *_, a in sent if cut_at + 0.1 < at and at + a.seconds < restored_at]
+    assert during and all(_is_unavailable_problem(a) for a in during), during
+
+    # When the shop retries each 503 with its Idempotency-Key
+    retried = {
+        key: stack.shop.register(someone, key=key)
+        for _, someone, key, answer in sent
+        if answer.status == 503
+    }
+    # Then each is accepted (or, had the first attempt committed, a 409 naming its client)
+    assert {key: a.status for key, a in retried.items() if a.status not in (202, 409)} == {}
+
+    # and every registration completes, with one client per email
+    for _, someone, key, answer in sent:
+        final = retried.get(key, answer)
+        if final.status == 202:
+            wait_completed([final.body["process_id"]])
+    emails = [someone["email"] for _, someone, *_ in sent]
+    assert Client.objects.filter(email__in=emails).count() == len(emails)
+    unfinished = Process.objects.exclude(status="completed").values_list("id", "status")
+    assert list(unfinished) == []
+
+
+@pytest.mark.parametrize("mode", ["orchestration", "choreography"], indirect=True)
+def test_database_cut_during_a_step_heals_and_the_process_completes_once(
+    mode: str,
+    database_proxy: faults.TcpProxy,
+    launch: Callable[..., Stack],
+    chaos_env: dict[str, str],
+    smtp: faults.SmtpServer,
+) -> None:
+    # Given every process reaches the database through the proxy, and the welcome email of a
+    # registration is being sent (slowly)
+    stack = launch({**chaos_env, "DATABASE_URL": proxied_database_url(database_proxy)})
+    smtp.slow_greeting(1.0)
+    ada = person("db-step")
+    started = stack.shop.register(ada)
+    assert started.status == 202, started.body
+    smtp.wait_for_connection(1)
+
+    # When the database is cut mid-step, and restored after a while
+    database_proxy.cut()
+    time.sleep(OUTAGE)
+    database_proxy.restore()
+    smtp.normal()
+
+    # Then the process completes, every database effect once
+    wait_completed([started.body["process_id"]])
+    assert effects_of_registration(started.body["client_id"], ada["email"], mode) == once(mode)
+    # and the email went once — twice at most with the same Message-ID, when the cut fell
+    # between the server accepting it and the record that it was sent
+    assert_sent_once_but_for_the_window(smtp, ada["email"])

@@ -1,0 +1,124 @@
+"""A worker loses a process, or is stopped, while it carries out a step: the welcome email is
+slow to send (the SMTP server greets after a while), and the fault lands while it is being sent."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.chaos.conftest import MODES, Stack
+from tests.chaos.effects import (
+    assert_sent_once,
+    assert_sent_once_but_for_the_window,
+    effects_of_registration,
+    once,
+    wait_completed,
+)
+from tests.chaos.shop import person
+from tests.support import faults
+from tests.support.waiting import wait_until
+
+pytestmark = [pytest.mark.chaos, pytest.mark.django_db(transaction=True)]
+
+SLOW_GREETING = 1.5  # seconds: a send that takes this long, within EMAIL_TIMEOUT
+
+
+def _registration_sending_its_email(
+    launch: Callable[..., Stack], chaos_env: dict[str, str], smtp: faults.SmtpServer, tag: str
+) -> tuple[Stack, dict[str, Any], Any, faults.SmtpConnection]:
+    stack = launch(chaos_env)
+    smtp.slow_greeting(SLOW_GREETING)
+    ada = person(tag)
+    started = stack.shop.register(ada)
+    assert started.status == 202, started.body
+    return stack, ada, started, smtp.wait_for_connection(1)
+
+
+@pytest.mark.parametrize("mode", MODES, indirect=True)
+def test_a_pool_child_killed_mid_step_is_replaced_and_the_process_completes_once(
+    mode: str, launch: Callable[..., Stack], chaos_env: dict[str, str], smtp: faults.SmtpServer
+) -> None:
+    # Given a registration whose welcome email is being sent by a pool child of the worker
+    stack, ada, started, sending = _registration_sending_its_email(
+        launch, chaos_env, smtp, "pool-child"
+    )
+    assert stack.worker is not None
+    commands = faults.command_worker(stack.worker.popen.pid)
+    sender = faults.pid_with_connection_from(sending.peer_port, faults.children_of(commands))
+
+    # When that pool child is killed and the SMTP server is quick again
+    os.kill(sender, signal.SIGKILL)
+    smtp.normal()
+
+    # Then the worker lives on with a new pool child, and the process completes
+    wait_until(
+        lambda: sender not in faults.children_of(commands) and faults.children_of(commands),
+        timeout=30,
+        describe=stack.logs,
+    )
+    wait_completed([started.body["process_id"]])
+    assert faults.alive(commands)
+    # with every effect once, and the email at most once (the child died before DATA)
+    assert effects_of_registration(started.body["client_id"], ada["email"], mode) == once(mode)
+    assert_sent_once(smtp, ada["email"])
+
+
+@pytest.mark.parametrize("mode", ["choreography"], indirect=True)
+def test_the_worker_main_process_killed_mid_step_is_restarted_and_the_process_completes_once(
+    mode: str, launch: Callable[..., Stack], chaos_env: dict[str, str], smtp: faults.SmtpServer
+) -> None:
+    # Given a registration whose welcome email is being sent by the worker
+    stack, ada, started, _ = _registration_sending_its_email(launch, chaos_env, smtp, "main")
+    assert stack.worker is not None
+    supervisor = stack.worker.popen.pid
+    commands = faults.command_worker(supervisor)
+
+    # When the worker's main process (the Celery parent of the pool) is killed
+    os.kill(commands, signal.SIGKILL)
+    smtp.normal()
+
+    # Then `make worker` starts a new one in its place
+    def restarted() -> int | None:
+        try:
+            replacement = faults.command_worker(supervisor)
+        except LookupError:
+            return None
+        return replacement if replacement != commands else None
+
+    wait_until(restarted, timeout=60, describe=stack.logs)
+    assert stack.worker.alive()
+    # and the process completes, every effect once; the orphaned pool child may have finished
+    # the send before the record of it was acknowledged: the same email at most twice
+    wait_completed([started.body["process_id"]])
+    assert effects_of_registration(started.body["client_id"], ada["email"], mode) == once(mode)
+    assert_sent_once_but_for_the_window(smtp, ada["email"])
+
+
+@pytest.mark.parametrize("mode", ["orchestration"], indirect=True)
+def test_sigterm_mid_step_finishes_the_step_stops_cleanly_and_a_new_worker_completes_the_process(
+    mode: str, launch: Callable[..., Stack], chaos_env: dict[str, str], smtp: faults.SmtpServer
+) -> None:
+    # Given a registration whose welcome email is being sent by the worker
+    stack, ada, started, sending = _registration_sending_its_email(
+        launch, chaos_env, smtp, "sigterm"
+    )
+    assert stack.worker is not None
+
+    # When the operator stops the worker (SIGTERM, as Ctrl-C or systemd would)
+    os.kill(stack.worker.popen.pid, signal.SIGTERM)
+
+    # Then the send in progress finishes, and the worker exits cleanly within its grace
+    assert stack.worker.popen.wait(timeout=40) == 0, stack.worker.output()[-3000:]
+    assert sending.closed.wait(timeout=5)
+    assert_sent_once(smtp, ada["email"])
+
+    # When a new worker starts, the process completes, with every effect once
+    smtp.normal()
+    stack.start_worker()
+    wait_completed([started.body["process_id"]])
+    assert effects_of_registration(started.body["client_id"], ada["email"], mode) == once(mode)
+    assert_sent_once(smtp, ada["email"])

@@ -1,0 +1,279 @@
+"""correspondence's choreography receivers, called directly with an event: the recipients and
+messages they write in correspondence, the emails they send (captured in Django's locmem
+outbox) and the events they publish."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from django.core import mail
+from pytest_django.fixtures import Settings
+
+from correspondence import handlers
+from correspondence.models import ERASED_RECIPIENT, Message, MessageStatus, Recipient
+from integration.events import ClientCreated, ClientErased, ClientUpdated, PurchaseRecorded
+from tests.correspondence.factories import MessageFactory, RecipientFactory
+from tests.support.events import published
+
+pytestmark = pytest.mark.django_db
+
+WELCOME_BODY = (
+    "Hello Ada,\n"
+    "\n"
+    "Thank you for registering with Ensemble. Your account is ready, and from now on\n"
+    "we will keep you informed about your orders.\n"
+    "\n"
+    "The Ensemble team\n"
+)
+RECEIPT_BODY = (
+    "Hello Ada,\n\nThank you for your order ORD-00001.\n\nTotal: 49.90 EUR\n\nThe Ensemble team\n"
+)
+Outbox = list[mail.EmailMessage]
+
+
+def client_state(
+    event_type: type[ClientCreated] | type[ClientUpdated],
+    client_id: uuid.UUID,
+    version: int,
+    *,
+    email: str = "Ada@EXAMPLE.com",
+    first_name: str = "Ada",
+) -> ClientCreated | ClientUpdated:
+    return event_type(
+        client_id=str(client_id),
+        client_version=version,
+        registered_at="2026-01-01T08:00:00+00:00",
+        email=email,
+        first_name=first_name,
+        last_name="Lovelace",
+        phone="",
+        company="",
+        marketing_consent=False,
+    )
+
+
+def recipient_row(client_id: uuid.UUID) -> tuple[object, ...]:
+    recipient = Recipient.objects.get(client_id=client_id)
+    return (recipient.email, recipient.first_name, recipient.client_version)
+
+
+def sent(outbox: Outbox) -> list[tuple[str, str, str, list[str]]]:
+    return [(email.subject, email.body, email.from_email, email.to) for email in outbox]
+
+
+# --- remember_recipient --------------------------------------------------------------------------
+
+
+def test_remember_recipient_on_client_created_keeps_where_the_email_goes(
+    mailoutbox: Outbox,
+) -> None:
+    # given a client crm has just created
+    client_id = uuid.uuid4()
+
+    # when correspondence handles ClientCreated
+    event = client_state(ClientCreated, client_id, version=1)
+    handlers.remember_recipient(sender=ClientCreated, event=event)
+
+    # then one recipient holds the normalised address at version 1; nothing is sent or said
+    assert recipient_row(client_id) == ("Ada@example.com", "Ada", 1)
+    assert Recipient.objects.count() == 1
+    assert (mailoutbox, published()) == ([], [])
+
+
+def test_remember_recipient_on_a_newer_client_updated_moves_the_address() -> None:
+    # given correspondence knows version 1 of a client
+    recipient = RecipientFactory(email="ada@example.com", client_version=1)
+
+    # when ClientUpdated at version 2 changes the address
+    event = client_state(ClientUpdated, recipient.client_id, version=2, email="ada@new.example")
+    handlers.remember_recipient(sender=ClientUpdated, event=event)
+
+    # then the recipient holds version 2
+    assert recipient_row(recipient.client_id) == ("ada@new.example", "Ada", 2)
+    assert published() == []
+
+
+def test_remember_recipient_ignores_a_stale_client_updated() -> None:
+    # given correspondence knows version 3 of a client
+    recipient = RecipientFactory(email="ada@new.example", first_name="Ada", client_version=3)
+
+    # when ClientUpdated at version 2 arrives late
+    event = client_state(
+        ClientUpdated, recipient.client_id, version=2, email="ada@old.example", first_name="A"
+    )
+    handlers.remember_recipient(sender=ClientUpdated, event=event)
+
+    # then the recipient is unchanged
+    assert recipient_row(recipient.client_id) == ("ada@new.example", "Ada", 3)
+    assert published() == []
+
+
+# --- send_welcome_email --------------------------------------------------------------------------
+
+
+def test_send_welcome_email_sends_it_once_records_it_and_publishes_welcome_email_sent(
+    mailoutbox: Outbox, settings: Settings
+) -> None:
+    # given a client crm has just created
+    client_id = uuid.uuid4()
+
+    # when correspondence handles ClientCreated
+    event = client_state(ClientCreated, client_id, version=1)
+    handlers.send_welcome_email(sender=ClientCreated, event=event)
+
+    # then exactly the welcome email left, to the normalised address
+    assert sent(mailoutbox) == [
+        (
+            "Welcome to Ensemble, Ada",
+            WELCOME_BODY,
+            settings.DEFAULT_FROM_EMAIL,
+            ["Ada@example.com"],
+        )
+    ]
+    # and one sent message records it under the client
+    message = Message.objects.get()
+    assert (message.client_id, message.template_key, message.reference, message.status) == (
+        client_id,
+        "welcome",
+        f"client:{client_id}",
+        MessageStatus.SENT,
+    )
+    assert message.sent_at is not None
+    # and exactly one WelcomeEmailSent tells the others
+    assert published() == [
+        (
+            "WelcomeEmailSent",
+            "correspondence",
+            {
+                "client_id": str(client_id),
+                "message_id": str(message.id),
+                "subject": "Welcome to Ensemble, Ada",
+                "sent_at": message.sent_at.isoformat(),
+                "schema_version": 1,
+            },
+        )
+    ]
+
+
+def test_send_welcome_email_replayed_does_not_send_it_again(mailoutbox: Outbox) -> None:
+    # given the welcome email was sent for this client
+    client_id = uuid.uuid4()
+    event = client_state(ClientCreated, client_id, version=1)
+    handlers.send_welcome_email(sender=ClientCreated, event=event)
+
+    # when the same ClientCreated arrives again
+    handlers.send_welcome_email(sender=ClientCreated, event=event)
+
+    # then one email left and one message records it
+    assert len(mailoutbox) == 1
+    assert Message.objects.count() == 1
+
+
+# --- send_receipt --------------------------------------------------------------------------------
+
+
+def purchase_recorded(client_id: uuid.UUID, purchase_id: uuid.UUID) -> PurchaseRecorded:
+    return PurchaseRecorded(
+        client_id=str(client_id),
+        purchase_id=str(purchase_id),
+        order_ref="ORD-00001",
+        total="49.90",
+        currency="EUR",
+        purchased_at="2026-03-01T09:30:00+00:00",
+    )
+
+
+def test_send_receipt_sends_it_to_the_recipient_and_publishes_receipt_sent(
+    mailoutbox: Outbox, settings: Settings
+) -> None:
+    # given correspondence knows where the client's email goes
+    recipient = RecipientFactory(email="ada@example.com", first_name="Ada")
+    purchase_id = uuid.uuid4()
+
+    # when a purchase is recorded
+    event = purchase_recorded(recipient.client_id, purchase_id)
+    handlers.send_receipt(sender=PurchaseRecorded, event=event)
+
+    # then exactly the receipt left, to the recipient
+    assert sent(mailoutbox) == [
+        (
+            "Your receipt for order ORD-00001",
+            RECEIPT_BODY,
+            settings.DEFAULT_FROM_EMAIL,
+            ["ada@example.com"],
+        )
+    ]
+    # and one sent message records it under the purchase
+    message = Message.objects.get()
+    assert (message.client_id, message.template_key, message.reference, message.status) == (
+        recipient.client_id,
+        "receipt",
+        f"purchase:{purchase_id}",
+        MessageStatus.SENT,
+    )
+    assert message.sent_at is not None
+    # and exactly one ReceiptSent tells the others
+    assert published() == [
+        (
+            "ReceiptSent",
+            "correspondence",
+            {
+                "client_id": str(recipient.client_id),
+                "message_id": str(message.id),
+                "order_ref": "ORD-00001",
+                "subject": "Your receipt for order ORD-00001",
+                "sent_at": message.sent_at.isoformat(),
+                "schema_version": 1,
+            },
+        )
+    ]
+
+
+def test_send_receipt_before_the_recipient_is_known_raises_to_be_retried(
+    mailoutbox: Outbox,
+) -> None:
+    # given ClientCreated has not reached correspondence yet
+    client_id = uuid.uuid4()
+
+    # when a purchase is recorded, then the handler raises so that the bus retries it later
+    with pytest.raises(handlers.RecipientUnknown):
+        handlers.send_receipt(
+            sender=PurchaseRecorded, event=purchase_recorded(client_id, uuid.uuid4())
+        )
+
+    # and nothing was sent, recorded or said
+    assert (mailoutbox, Message.objects.count(), published()) == ([], 0, [])
+
+
+# --- erase_client --------------------------------------------------------------------------------
+
+
+def test_erase_client_forgets_the_recipient_and_blanks_the_messages() -> None:
+    # given a client's recipient and message, and another client's
+    recipient = RecipientFactory()
+    message = MessageFactory(client_id=recipient.client_id, recipient=recipient.email)
+    other_recipient = RecipientFactory()
+    other_message = MessageFactory(client_id=other_recipient.client_id)
+
+    # when ClientErased arrives
+    handlers.erase_client(
+        sender=ClientErased, event=ClientErased(client_id=str(recipient.client_id))
+    )
+
+    # then the recipient is gone, and the message stays as a record without personal data
+    assert list(Recipient.objects.all()) == [other_recipient]
+    message.refresh_from_db()
+    assert (message.recipient, message.subject, message.body, message.error) == (
+        ERASED_RECIPIENT,
+        "",
+        "",
+        "",
+    )
+    # and the other client's message is untouched
+    untouched = Message.objects.get(pk=other_message.pk)
+    assert (untouched.recipient, untouched.subject) == (
+        other_message.recipient,
+        "Welcome to Ensemble, Ada",
+    )
+    assert published() == []
