@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 export HOST PORT
 
 .DEFAULT_GOAL := help
-.PHONY: help run test web worker scheduler migrate check lint format lock venv venv-dev clean
+.PHONY: help run test chaos web worker scheduler migrate check lint format lock venv venv-dev clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -31,6 +31,7 @@ venv: $(VENV)/.base-installed ## Create .venv with the runtime dependencies
 venv-dev: $(VENV)/.dev-installed ## Create .venv with the test and check tools too
 
 run: venv ## Everything on this machine: migrate, demo data, web + worker + scheduler (DEBUG on)
+	@$(PY) -c 'from pathlib import Path; from config.env import dotenv_write; dotenv_write(Path.cwd()) and print("wrote .env (development settings for manage.py commands)")'
 	DEBUG=$${DEBUG:-1} $(PY) manage.py runall --host $(HOST) --port $(PORT)
 
 web: venv ## The web server: HTTP and websockets on $HOST:$PORT
@@ -50,7 +51,10 @@ migrate: venv ## Apply migrations (idempotent)
 	$(PY) manage.py migrate --noinput
 
 test: venv-dev ## Run the whole suite (services from the environment, embedded defaults otherwise)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest --ignore=tests/chaos $(PYTEST_ARGS)
+
+chaos: venv-dev ## The fault-injection suite (real processes, real services)
+	$(PY) -m pytest tests/chaos $(PYTEST_ARGS)
 
 check: venv-dev ## Lint, format, types, import contracts, missing migrations
 	$(VENV)/bin/ruff check .

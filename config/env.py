@@ -18,6 +18,18 @@ import environ
 
 MODES = ("orchestration", "choreography")
 BROKER_SCHEMES = ("redis", "rediss", "amqp", "amqps", "pyamqp", "filesystem", "memory")
+# Waits on PostgreSQL, in seconds (DESIGN rule 11). A lock wait longer than a few seconds means
+# a stuck holder: fail and retry rather than queue behind it. A transaction idle for a minute
+# belongs to a process that stalled; its locks are given back.
+POOL_TIMEOUT = 1.0
+CONNECT_TIMEOUT = 2
+LOCK_TIMEOUT = 5.0
+IDLE_IN_TRANSACTION_TIMEOUT = 60.0
+# Waits on Redis and on Celery tasks, in seconds: see _broker and config/settings.py.
+REDIS_SOCKET_TIMEOUT = 0.5
+TASK_SOFT_TIME_LIMIT = 60
+TASK_TIME_LIMIT = 90
+VISIBILITY_TIMEOUT = 3600
 RATE_RE = re.compile(r"^\d+/(s|sec|second|m|min|minute|h|hour|d|day)$")
 
 
@@ -52,6 +64,7 @@ class Config:
     login_failure_limit: int
     login_lockout: int
     redis_url: str | None = field(default=None)
+    worker_crash_limit: int = field(default=3)
 
 
 def _get(env: Mapping[str, str], name: str) -> str | None:
@@ -116,9 +129,32 @@ def _database(env: Mapping[str, str], var_dir: Path) -> dict[str, Any]:
             raise ConfigError("DATABASE_URL", "names no database")
         config["CONN_MAX_AGE"] = 0
         config["CONN_HEALTH_CHECKS"] = False
-        config["OPTIONS"] = {"pool": {"min_size": 1, "max_size": 16, "timeout": 10}}
+        config["OPTIONS"] = {
+            # A request waits at most POOL_TIMEOUT for a connection, so that an unreachable
+            # database is a 503 within the shop API's 2 s; libpq will not wait less than 2 s
+            # for a connection attempt (the pool makes those in the background).
+            "pool": {"min_size": 1, "max_size": 16, "timeout": POOL_TIMEOUT},
+            "connect_timeout": CONNECT_TIMEOUT,
+            "options": _session_timeouts(env),
+        }
     config["ATOMIC_REQUESTS"] = False
     return config
+
+
+def _session_timeouts(env: Mapping[str, str]) -> str:
+    """libpq `options` that bound every wait inside a PostgreSQL session: a lock held by a hung
+    transaction, a runaway statement, a transaction left open by a stalled process."""
+    statement = _number(env, "DATABASE_STATEMENT_TIMEOUT", 30)
+    lock = min(LOCK_TIMEOUT, statement)  # waiting for a lock is part of a statement
+    idle = IDLE_IN_TRANSACTION_TIMEOUT
+    return " ".join(
+        f"-c {name}={round(seconds * 1000)}"
+        for name, seconds in (
+            ("lock_timeout", lock),
+            ("statement_timeout", statement),
+            ("idle_in_transaction_session_timeout", idle),
+        )
+    )
 
 
 def _broker(env: Mapping[str, str], var_dir: Path) -> tuple[str, dict[str, Any]]:
@@ -137,11 +173,21 @@ def _broker(env: Mapping[str, str], var_dir: Path) -> tuple[str, dict[str, Any]]
     scheme = urlsplit(raw).scheme
     if scheme not in BROKER_SCHEMES:
         raise ConfigError("CELERY_BROKER_URL", f"expected redis://… or amqp://…, got {scheme!r}")
-    options: dict[str, Any] = {}
+    # One connection attempt per publish (kombu would retry for the connect timeout): the relay
+    # publishes without retry and leaves what failed to the sweeper.
+    options: dict[str, Any] = {"max_retries": 0}
     if scheme.startswith("redis"):
-        # A message not acknowledged within this time is delivered again; the database decides
-        # whether it still needs doing, so an hour is only a backstop.
-        options = {"visibility_timeout": 3600, "socket_connect_timeout": 1, "socket_timeout": 5}
+        options = {
+            **options,
+            # A message not acknowledged within this time is delivered again; the database
+            # decides whether it still needs doing, so this is only a backstop. It stays well
+            # above the tasks' hard time limit, so a running task is never delivered twice.
+            "visibility_timeout": VISIBILITY_TIMEOUT,
+            # Redis answers in well under a millisecond; one that accepts connections and says
+            # nothing (paused, overloaded) must not hold a request past the shop API's 1 s.
+            "socket_connect_timeout": REDIS_SOCKET_TIMEOUT,
+            "socket_timeout": REDIS_SOCKET_TIMEOUT,
+        }
     return raw, options
 
 
@@ -197,6 +243,12 @@ def _email(env: Mapping[str, str], var_dir: Path) -> dict[str, Any]:
     raise ConfigError("EMAIL_URL", f"expected smtp://…, console: or file:/path, got {scheme!r}")
 
 
+def _email_settings(env: Mapping[str, str], var_dir: Path) -> dict[str, Any]:
+    """Where email goes, and Django's EMAIL_TIMEOUT: how long each exchange with the SMTP server
+    may wait, so that a hung server is a failed send, retried, never a frozen worker."""
+    return {**_email(env, var_dir), "EMAIL_TIMEOUT": _number(env, "EMAIL_TIMEOUT", 10)}
+
+
 def _rate(env: Mapping[str, str]) -> str | None:
     raw = _get(env, "API_RATE_LIMIT")
     if raw is None:
@@ -233,6 +285,34 @@ def _secrets(env: Mapping[str, str], debug: bool) -> tuple[str, list[str]]:
     return secret or "django-insecure-development-only-key-never-in-production", hosts
 
 
+DOTENV_NAME = ".env"
+DOTENV_TEXT = """\
+# Written once by `make run`: development settings, so that every `python manage.py` command
+# works on this checkout as it does under `make run`. Variables set in the environment win.
+# Production never has this file: it sets its variables in the environment.
+DEBUG=1
+"""
+
+
+def dotenv_read(base_dir: Path) -> bool:
+    """Put the checkout's development `.env` (when `make run` wrote one) under the environment:
+    what the environment sets already wins. True when there was one."""
+    path = base_dir / DOTENV_NAME
+    if not path.is_file():
+        return False
+    environ.Env.read_env(str(path), overwrite=False)
+    return True
+
+
+def dotenv_write(base_dir: Path) -> bool:
+    """`make run`: write the development `.env` unless the checkout has one. True when written."""
+    path = base_dir / DOTENV_NAME
+    if path.exists():
+        return False
+    path.write_text(DOTENV_TEXT)
+    return True
+
+
 def load(env: Mapping[str, str], base_dir: Path) -> Config:
     """Parse the whole configuration; raises ConfigError on the first bad variable."""
     debug = _bool(env, "DEBUG", False)
@@ -253,10 +333,11 @@ def load(env: Mapping[str, str], base_dir: Path) -> Config:
         result_backend=_result_backend(env, broker_url, var_dir),
         channel_layer=channel_layer,
         integration_mode=_mode(env),
-        email=_email(env, var_dir),
+        email=_email_settings(env, var_dir),
         secure_https=_bool(env, "SECURE_HTTPS", False),
         step_timeout=_number(env, "ORCHESTRATOR_STEP_TIMEOUT", 30),
         max_attempts=_number(env, "ORCHESTRATOR_MAX_ATTEMPTS", 8, integer=True),
+        worker_crash_limit=_number(env, "WORKER_CRASH_LIMIT", 3, integer=True),
         lookup_timeout=_number(env, "LOOKUP_TIMEOUT", 1),
         stuck_after=_number(env, "STUCK_AFTER", 300),
         api_rate_limit=_rate(env),

@@ -58,9 +58,9 @@ def log_set_aside(queue: str, problem: str, raw: Any) -> None:
 class EnvelopeCheckingTransport:
     """Mixin for a kombu virtual Transport: only well-formed envelopes reach the consumer."""
 
-    def _deliver(self, message: Any, queue: str) -> None:
+    def _deliver(self, message: Any, queue: str | None) -> None:
         problem = envelope_problem(message)
         if problem is not None:
-            log_set_aside(queue, problem, message)
+            log_set_aside(queue or "?", problem, message)
             return
         super()._deliver(message, queue)  # type: ignore[misc]

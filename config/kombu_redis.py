@@ -18,7 +18,7 @@ from config.kombu_envelopes import EnvelopeCheckingTransport, log_set_aside
 class Channel(redis.Channel):
     def _brpop_read(self, **options: Any) -> bool:
         try:
-            return bool(super()._brpop_read(**options))
+            return bool(super()._brpop_read(**options))  # type: ignore[misc]
         except JSONDecodeError as error:
             log_set_aside("a Redis queue", f"not JSON ({error.msg})", error.doc)
             return True  # a message was consumed: the next BRPOP starts as usual

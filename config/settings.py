@@ -8,10 +8,12 @@ from datetime import timedelta
 from pathlib import Path
 
 from common import components
-from config.env import ConfigError, load
+from config import env as env_module
+from config.env import ConfigError, dotenv_read, load
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
+dotenv_read(BASE_DIR)  # only a checkout where `make run` ran has one
 try:
     CONFIG = load(os.environ, BASE_DIR)
 except ConfigError as error:
@@ -57,6 +59,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "common.middleware.DatabaseUnavailableMiddleware",
     "shop_api.middleware.ApiProblemMiddleware",
     # Last, as django-axes requires: it turns a refused login into the lockout page.
     "axes.middleware.AxesMiddleware",
@@ -155,7 +158,10 @@ AXES_COOLOFF_TIME = timedelta(seconds=CONFIG.login_lockout)
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 # Counts live in the database, so every web process sees the same ones.
 AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
-AXES_RESET_ON_SUCCESS = True
+# Failures count for LOGIN_LOCKOUT seconds whatever happens meanwhile (operations.md): a success
+# does not wipe them, or anyone with an account could log in from an address between guesses
+# at another person's password and never be locked out.
+AXES_RESET_ON_SUCCESS = False
 # A lockout ends LOGIN_LOCKOUT seconds after the failure that caused it: attempts refused during
 # it are not counted and do not extend it.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
@@ -220,6 +226,21 @@ CELERY_BROKER_CONNECTION_TIMEOUT = 1  # the relay must not hold an HTTP answer o
 CELERY_TASK_DEFAULT_QUEUE = "integration"
 CELERY_TASK_CREATE_MISSING_QUEUES = True
 CELERY_RESULT_EXPIRES = 300  # results are lookup answers, read within LOOKUP_TIMEOUT
+# A result backend that is down costs a lookup one short try, not Celery's 20 reconnections.
+CELERY_REDIS_SOCKET_TIMEOUT = env_module.REDIS_SOCKET_TIMEOUT
+CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = env_module.REDIS_SOCKET_TIMEOUT
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {
+    "retry_policy": {
+        "max_retries": 1,
+        "interval_start": 0,
+        "interval_step": 0.1,
+        "interval_max": 0.1,
+    }
+}
+# A step or delivery is small work; one that runs longer is hung (a retry will tell). Both limits
+# stay far below the Redis visibility timeout, so a running task is never delivered twice.
+CELERY_TASK_SOFT_TIME_LIMIT = env_module.TASK_SOFT_TIME_LIMIT
+CELERY_TASK_TIME_LIMIT = env_module.TASK_TIME_LIMIT
 CELERY_RESULT_EXTENDED = False
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TIMEZONE = "UTC"
@@ -232,6 +253,8 @@ CELERY_WORKER_SEND_TASK_EVENTS = False
 INTEGRATION_MODE = CONFIG.integration_mode
 ORCHESTRATOR_STEP_TIMEOUT = CONFIG.step_timeout
 ORCHESTRATOR_MAX_ATTEMPTS = CONFIG.max_attempts
+# Runs of one step or delivery that killed their worker before it is dead, not run again.
+WORKER_CRASH_LIMIT = CONFIG.worker_crash_limit
 LOOKUP_TIMEOUT = CONFIG.lookup_timeout
 STUCK_AFTER = CONFIG.stuck_after
 API_RATE_LIMIT = CONFIG.api_rate_limit
@@ -240,7 +263,13 @@ REDIS_URL = CONFIG.redis_url
 # Shared by every process (the API's rate limit counts across web processes).
 CACHES = {
     "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            # The rate limit counts here; a Redis that is down or paused must cost a request
+            # little (the limiter then counts in the process, see shop_api.views).
+            "OPTIONS": {"socket_connect_timeout": 0.25, "socket_timeout": 0.25},
+        }
         if REDIS_URL
         else {
             "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
@@ -252,7 +281,10 @@ CACHES = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"correlation": {"()": "common.logging.CorrelationIdFilter"}},
+    "filters": {
+        "correlation": {"()": "common.logging.CorrelationIdFilter"},
+        "refusal_without_traceback": {"()": "staff.log_filters.RefusalWithoutTraceback"},
+    },
     "formatters": {
         "plain": {
             "format": "%(asctime)s %(levelname)s %(name)s [%(correlation_id)s] %(message)s",
@@ -269,6 +301,7 @@ LOGGING = {
     "loggers": {
         "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "django.db.backends": {"level": "WARNING"},
+        "django.request": {"filters": ["refusal_without_traceback"]},
         # Task results are lookup answers (personal data): never written to the log.
         "celery.app.trace": {"level": "WARNING"},
     },

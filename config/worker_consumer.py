@@ -1,8 +1,8 @@
 """The worker's consumer: a message it cannot run is logged and set aside, and the worker goes on.
 
-Celery rejects unknown and invalid messages itself, but a task envelope of the wrong shape (a
-header missing, a body that is not a list) can raise from its task strategy and stop the worker,
-and a body it cannot decode is acknowledged, i.e. thrown away even where the broker could keep it.
+Celery rejects some unreadable messages itself, but a task envelope of the wrong shape (a header
+missing, a body that is not a list) can raise from its task strategy and stop the worker, and a
+body it cannot decode is acknowledged, i.e. thrown away even where the broker could keep it.
 Here both are rejected without requeue: RabbitMQ then dead-letters them when a dead-letter policy
 covers the queue (README, "Bad messages"); Redis and the files drop them after the log line.
 Messages the transport itself cannot decode never get here (config/kombu_envelopes.py).
@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from celery import signals
 from celery.worker.consumer import Consumer
 from vine import promise
 
@@ -21,9 +22,21 @@ logger = logging.getLogger("ensemble.bad_messages")
 LOGGED_BODY_CHARS = 200
 
 
-class SetAsideConsumer(Consumer):  # type: ignore[misc]
+class SetAsideConsumer(Consumer):
+    connection_errors: tuple[type[BaseException], ...]
+    channel_errors: tuple[type[BaseException], ...]
+
     def on_decode_error(self, message: Any, exc: Exception) -> None:
         self._set_aside(message, f"undecodable body ({exc})")
+
+    # Celery rejects these two itself; here they are logged like every other message set aside.
+    def on_unknown_message(self, body: Any, message: Any) -> None:
+        self._set_aside(message, "not a task message")
+        signals.task_rejected.send(sender=self, message=message, exc=None)
+
+    def on_invalid_task(self, body: Any, message: Any, exc: Exception) -> None:
+        self._set_aside(message, f"invalid task ({exc})")
+        signals.task_rejected.send(sender=self, message=message, exc=exc)
 
     def create_task_handler(self, promise: Any = promise) -> Any:
         on_task_received = super().create_task_handler(promise)

@@ -26,9 +26,18 @@ class TemplateAdmin(admin.ModelAdmin):
 
 @admin.register(Message)
 class MessageAdmin(admin.ModelAdmin):
-    list_display = ("created_at", "template_key", "recipient", "subject", "status", "sent_at")
+    list_display = (
+        "created_at",
+        "template_key",
+        "recipient",
+        "subject",
+        "status",
+        "attempts",
+        "sent_at",
+    )
     list_filter = ("status", "template_key", "created_at")
-    search_fields = ("recipient", "reference", "subject", "=client_id")
+    # A bounce or a complaint quotes the Message-ID: it finds the message.
+    search_fields = ("recipient", "reference", "subject", "=client_id", "=message_id_header")
     date_hierarchy = "created_at"
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -132,7 +132,8 @@ def _claim_expired(message: Message) -> bool:
     (perhaps after the server accepted it): it is sent again, with the same Message-ID."""
     if message.status != MessageStatus.SENDING or message.sending_since is None:
         return False
-    lease = timedelta(seconds=SEND_LEASE_TIMEOUTS * settings.EMAIL_TIMEOUT)
+    timeout = float(settings.EMAIL_TIMEOUT or 10)  # always set by config/env.py (default 10 s)
+    lease = timedelta(seconds=SEND_LEASE_TIMEOUTS * timeout)
     return message.sending_since < timezone.now() - lease
 
 
@@ -158,18 +159,19 @@ def _record_outcome(
 ) -> Message:
     with transaction.atomic():
         message = Message.objects.select_for_update().get(pk=message_id)
+        erased = _erased(message)  # while the send was in flight
         message.sending_since = None
         if error is None:
             message.status = MessageStatus.SENT
             message.sent_at = timezone.now()
             message.error = ""
-        elif _erased(message):
+        elif erased:
             message.status = MessageStatus.CANCELLED
         else:
             message.status = MessageStatus.FAILED
             message.error = f"{type(error).__name__}: {error}"
-        if _erased(message):
-            _scrub(message)  # erased while the send was in flight
+        if erased:
+            _scrub(message)
         message.save()
         if message.status in SETTLED and on_settled is not None:
             on_settled(message)

@@ -27,6 +27,7 @@ from uuid import UUID
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.dispatch import Signal
 from django.utils import timezone
 
@@ -59,7 +60,8 @@ DELIVER_TASK = "integration.deliver"
 OPEN = DELIVERY_OPEN
 RUNNABLE = DELIVERY_RUNNABLE
 
-Receiver = Callable[..., None]
+# A receiver returns nothing, or the intent its work after commit needs (see AfterCommit).
+Receiver = Callable[..., Any]
 Settle = Callable[..., None]
 
 
@@ -256,10 +258,14 @@ def client_erased(*, client_id: UUID | str) -> bool:
 
 def deliver(*, delivery_id: UUID) -> str:
     """Run one copy of a delivery. Returns what happened, for the worker's log."""
-    row = Delivery.objects.filter(pk=delivery_id).values("process_id").first()
+    row = Delivery.objects.filter(pk=delivery_id).values("process_id", "status", "runs").first()
     if row is None:
         return "unknown delivery"
     with correlation.bound(row["process_id"]):
+        if row["status"] in RUNNABLE:
+            if row["runs"] >= settings.WORKER_CRASH_LIMIT:
+                return _dead_worker_lost(delivery_id)
+            _count_run(delivery_id)
         effect: AfterCommit | None = None
         try:
             with transaction.atomic():
@@ -272,6 +278,42 @@ def deliver(*, delivery_id: UUID) -> str:
             logger.warning("delivery %s raised %s", delivery_id, type(error).__name__)
             _record_error(delivery_id, error, name=effect.name if effect else None)
             return f"error: {type(error).__name__}"
+
+
+def _count_run(delivery_id: UUID) -> None:
+    """Committed before the listener runs (autocommit, no lock held): a run that kills its worker
+    process leaves no other trace, and its message comes back (acks late)."""
+    Delivery.objects.filter(pk=delivery_id, status__in=RUNNABLE).update(runs=F("runs") + 1)
+
+
+def _dead_worker_lost(delivery_id: UUID) -> str:
+    """Every recent run of this delivery ended with its worker process: it is not run again. It
+    is dead, and its process failed, until a person retries or replays it."""
+    with transaction.atomic():
+        delivery = Delivery.objects.select_related("event").select_for_update().get(pk=delivery_id)
+        if delivery.status not in RUNNABLE:
+            return f"ignored: delivery is {delivery.status}"
+        delivery.status = DeliveryStatus.DEAD
+        delivery.next_attempt_at = None
+        delivery.last_error = f"worker lost: {delivery.runs} runs ended with their worker process"
+        delivery.save(update_fields=["status", "next_attempt_at", "last_error"])
+        if delivery.process_id is not None:
+            trace_record(
+                process_id=delivery.process_id,
+                component=delivery.component,
+                name=delivery.event.name,
+                kind=TraceKind.FAILURE,
+                status="dead",
+                attempt=delivery.attempts + 1,
+                detail={"error": "worker lost", "runs": delivery.runs},
+            )
+            process = lock_process(delivery.process_id)
+            if process.status in (ProcessStatus.RUNNING, ProcessStatus.STUCK):
+                lifecycle.process_finish(
+                    process=process, status=ProcessStatus.FAILED, detail={"dead": delivery.listener}
+                )
+    logger.error("delivery %s is dead: %s", delivery_id, delivery.last_error)
+    return "dead: worker lost"
 
 
 def _deliver_once(delivery_id: UUID) -> str | tuple[AfterCommit, Any]:
@@ -420,6 +462,7 @@ def _record_error(delivery_id: UUID, error: BaseException, *, name: str | None =
             delay = error_backoff(delivery.attempts)
             delivery.status = DeliveryStatus.WAITING
             delivery.next_attempt_at = timezone.now() + timedelta(seconds=delay)
+        delivery.runs = 0  # this run ended with an outcome: it did not take its worker down
         delivery.save()
         if delivery.process_id is None:
             return
@@ -547,6 +590,7 @@ def _resend(delivery: Delivery) -> None:
     delivery.next_attempt_at = now + timedelta(seconds=redeliver_after(delivery.sends))
     delivery.last_error = ""
     delivery.traceback = ""
+    delivery.runs = 0
     delivery.save()
     relay.send_after_commit(_outgoing(delivery))
 

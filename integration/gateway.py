@@ -80,6 +80,11 @@ STARTERS: dict[str, Callable[[Process], None]] = {
     IntegrationMode.ORCHESTRATION: engine.process_begin,
     IntegrationMode.CHOREOGRAPHY: choreography_start.process_begin,
 }
+# What follows a communication a person records with crm directly, in each mode.
+COMMUNICATION_SHARERS: dict[str, Callable[[Communication], None]] = {
+    IntegrationMode.ORCHESTRATION: lambda communication: None,  # crm holds the only copy
+    IntegrationMode.CHOREOGRAPHY: replicas.communication_share,
+}
 DETAIL_READERS: dict[str, Callable[[UUID], dict[str, Any]]] = {
     IntegrationMode.ORCHESTRATION: orchestrated_details.details_orchestrated,
     IntegrationMode.CHOREOGRAPHY: replica_details.details_choreographed,
@@ -327,5 +332,4 @@ def communication_add(
     communication = crm_services.communication_record(
         client_id=client_id, channel=channel, subject=subject, body=body
     )
-    if modes.mode_get() == IntegrationMode.CHOREOGRAPHY:
-        replicas.communication_share(communication=communication)
+    COMMUNICATION_SHARERS[modes.mode_get()](communication)

@@ -169,6 +169,9 @@ class Step(models.Model):
     component = models.CharField(max_length=20)
     status = models.CharField(max_length=10, choices=StepStatus.choices)
     attempts = models.PositiveIntegerField(default=0)
+    runs = models.PositiveIntegerField(
+        default=0, help_text="runs begun since the last recorded outcome (a crash records none)"
+    )
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
@@ -303,6 +306,9 @@ class Delivery(models.Model):
     status = models.CharField(max_length=10, choices=DeliveryStatus.choices)
     attempts = models.PositiveIntegerField(default=0, help_text="times the listener ran and raised")
     sends = models.PositiveIntegerField(default=0, help_text="times it was put on the broker")
+    runs = models.PositiveIntegerField(
+        default=0, help_text="runs begun since the last recorded outcome (a crash records none)"
+    )
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)

@@ -23,10 +23,10 @@ def run_step(step_id: str) -> str:
     return engine.step_execute(step_id=UUID(step_id))
 
 
-@shared_task(name=lookups.LOOKUP_TASK)
-def lookup(component: str, client_id: str) -> dict[str, Any]:
+@shared_task(name=lookups.LOOKUP_TASK, bind=True)
+def lookup(self: Any, component: str, client_id: str) -> dict[str, Any]:
     """Answer a details lookup from the component's own data (on its lookup queue)."""
-    return lookups.answer(component, UUID(client_id))
+    return lookups.answer_in_time(component, UUID(client_id), expires=self.request.expires)
 
 
 @shared_task(name=bus.DELIVER_TASK, ignore_result=True)

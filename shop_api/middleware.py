@@ -1,7 +1,8 @@
 """The shop API answers problem+json for everything, whatever Django would otherwise render:
 unknown paths, a body over 1 MiB (announced or chunked), an unexpected error (debug pages
-included). An API path without its trailing slash is served as the path with it: Django would
-answer a redirect (an error page for a POST in debug mode), and a POST cannot follow one."""
+included), an unreachable database (503 with Retry-After). An API path without its trailing
+slash is served as the path with it: Django would answer a redirect (an error page for a POST in
+debug mode), and a POST cannot follow one."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from django.core.handlers.wsgi import LimitedStream
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import Resolver404, resolve
 
-from shop_api.problems import CONTENT_TYPE, problem
+from common.outages import database_unavailable
+from shop_api.problems import CONTENT_TYPE, database_unavailable_problem, problem
 
 logger = logging.getLogger(__name__)
 API_PREFIX = "/api/v1/"
@@ -45,6 +47,11 @@ class ApiProblemMiddleware:
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if not request.path.startswith(API_PREFIX):
             return None
+        if database_unavailable(exception):
+            logger.warning(
+                "database unavailable for %s %s: %s", request.method, request.path, exception
+            )
+            return database_unavailable_problem()
         logger.exception("unexpected error in %s %s", request.method, request.path)
         return _problem(500, "Something went wrong on our side.")
 

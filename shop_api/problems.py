@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 from common.errors import ApplicationError
+from common.outages import RETRY_AFTER_SECONDS
 
 PROBLEM_TYPE = "https://ensemble.invalid/problems/"
 CONTENT_TYPE = "application/problem+json"
@@ -27,6 +28,7 @@ TITLES = {
     422: "Unprocessable content",
     429: "Too many requests",
     500: "Server error",
+    503: "Service unavailable",
 }
 
 
@@ -81,6 +83,18 @@ def api_exception_handler(error: Exception, context: dict[str, Any]) -> Response
     response.content_type = CONTENT_TYPE
     if code == status.HTTP_401_UNAUTHORIZED:
         response["WWW-Authenticate"] = "Bearer"
+    return response
+
+
+def database_unavailable_problem() -> JsonResponse:
+    """503 while the database is unreachable: nothing was done, the same request can be retried."""
+    body = problem(
+        503,
+        "The database is unreachable; nothing was done. Retry after Retry-After seconds.",
+        slug="database-unavailable",
+    )
+    response = JsonResponse(body, status=503, content_type=CONTENT_TYPE)
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response
 
 

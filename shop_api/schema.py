@@ -81,6 +81,7 @@ ERRORS = {
     415: "Content-Type is not application/json",
     422: "This Idempotency-Key was used with a different body",
     429: "Rate limit reached: retry after Retry-After seconds",
+    503: "The database is unreachable; nothing was done: retry after Retry-After seconds",
 }
 WRITE_ERRORS = (400, 409, 413, 415, 422)
 
@@ -98,7 +99,7 @@ RETRY_AFTER = OpenApiParameter(
     {"type": "integer", "minimum": 1},
     OpenApiParameter.HEADER,
     required=True,
-    response=[429],
+    response=[429, 503],
     description="Seconds to wait",
 )
 WWW_AUTHENTICATE = OpenApiParameter(
@@ -134,7 +135,7 @@ def operation(
 ) -> dict[str, Any]:
     """extend_schema's arguments for one shop operation: its answers and every error it gives
     (`errors` adds codes, or words a code's description for this operation)."""
-    described = {401: ERRORS[401], 429: ERRORS[429]}
+    described = {401: ERRORS[401], 429: ERRORS[429], 503: ERRORS[503]}
     if writes:
         described.update({code: ERRORS[code] for code in WRITE_ERRORS})
     described.update(errors or {})

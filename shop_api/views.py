@@ -14,7 +14,6 @@ from typing import Any
 from uuid import UUID
 
 from django.conf import settings
-from django.core.cache import cache
 from django.http import HttpRequest, HttpResponseBase
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
@@ -32,7 +31,7 @@ from rest_framework.views import APIView
 from common.errors import ValidationFailed
 from integration import gateway
 from integration.models import ApiToken, Process
-from shop_api import idempotency
+from shop_api import idempotency, rate_counts
 from shop_api.auth import BearerTokenAuthentication
 from shop_api.schema import ERRORS, operation
 from shop_api.serializers import (
@@ -102,7 +101,8 @@ def parse_rate(rate: str) -> tuple[int, int]:
 
 class TokenRateThrottle(BaseThrottle):
     """API_RATE_LIMIT requests per token in fixed windows, counted in the shared cache (Redis
-    when configured, files under VAR_DIR otherwise) so that every web process counts together."""
+    when configured, files under VAR_DIR otherwise) so that every web process counts together;
+    in each process while that cache is unreachable (shop_api/rate_counts.py)."""
 
     def __init__(self) -> None:
         self.retry_after = 1.0
@@ -115,13 +115,8 @@ class TokenRateThrottle(BaseThrottle):
         limit, window = parse_rate(rate)
         now = time.time()
         window_start = int(now // window) * window
-        key = f"shop-rate:{token.key_hash[:32]}:{window_start}"
-        cache.add(key, 0, timeout=window + 5)
-        try:
-            count = cache.incr(key)
-        except ValueError:  # expired between add and incr
-            cache.set(key, 1, timeout=window + 5)
-            count = 1
+        key = f"shop-rate:{token.key_hash[:32]}"
+        count = rate_counts.count_request(key, window_start=window_start, window=window)
         self.retry_after = max(1.0, math.ceil(window_start + window - now))
         return count <= limit
 

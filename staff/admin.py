@@ -426,7 +426,7 @@ class DeliveryAdmin(ReadOnlyAdmin):
             _act(
                 request,
                 f"Delivery {delivery_id} is being retried.",
-                partial(bus.delivery_retry, delivery_id=delivery_id, by=actor(request)),
+                partial(actions.delivery_retry, delivery_id=delivery_id, by=actor(request)),
             )
 
 

@@ -75,17 +75,19 @@ def _clients(rng: random.Random) -> None:
     for index, (first, last, company) in enumerate(PEOPLE):
         client_id = uuid.UUID(int=rng.getrandbits(128), version=4)
         registered = now - timedelta(days=400 - index * 30)
+        email = f"{first}.{last}@example.com".lower()
+        consent = index % 3 != 0
         crm_services.client_create(
             client_id=client_id,
-            email=f"{first}.{last}@example.com".lower(),
+            email=email,
             first_name=first,
             last_name=last,
             phone=f"+44 20 7946 {1000 + index:04d}",
             company=company,
-            marketing_consent=index % 3 != 0,
+            marketing_consent=consent,
             registered_at=registered,
         )
-        registry_add(client_id=client_id, email=f"{first}.{last}@example.com".lower())
+        registry_add(client_id=client_id, email=email)
         sales_services.account_open(client_id=client_id)
         crm_services.communication_record(
             client_id=client_id,
@@ -113,8 +115,8 @@ def _clients(rng: random.Random) -> None:
                 body="Asked about the spring range.",
                 occurred_at=now - timedelta(days=index + 1),
             )
-        if index % 3 != 0:
-            marketing_services.audience_add(client_id=client_id, email=f"{first}@example.com")
+        if consent:
+            marketing_services.audience_add(client_id=client_id, email=email)
 
 
 def _campaigns() -> None:

@@ -4,9 +4,11 @@ are the gateway's, whose errors land on the same fields (`errors_to_form`)."""
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from django import forms
 
+from common.emails import normalise_email
 from common.errors import ApplicationError
 from integration.gateway import CHANNELS, CURRENCY_PATTERN, ORDER_REF_LIMIT, PROFILE_LIMITS
 from integration.models import IntegrationMode, ListenerState
@@ -38,6 +40,47 @@ class RegistrationForm(forms.Form):
     # Labels stay distinct: "Email" must name one field only.
     marketing_consent = forms.BooleanField(
         label="Marketing consent: agrees to receive our newsletter and offers", required=False
+    )
+
+
+class ClientEditForm(RegistrationForm):
+    """The registration's fields, prefilled with the client's current details. `changes` holds
+    only what differs from them: the gateway treats a field left out as unchanged."""
+
+    def __init__(self, data: Any = None, *, current: dict[str, Any]) -> None:
+        super().__init__(data, initial=current)
+        self.current = current
+        self.changes: dict[str, Any] = {}
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if self.errors:
+            return cleaned
+        self.changes = {
+            name: value
+            for name, value in cleaned.items()
+            if _comparable(name, value) != _comparable(name, self.current.get(name))
+        }
+        if not self.changes:
+            raise forms.ValidationError(
+                "Nothing changed: change at least one field before saving.", code="unchanged"
+            )
+        return cleaned
+
+
+def _comparable(name: str, value: Any) -> Any:
+    """A value as the gateway will store it, so that retyping the same thing is no change."""
+    if name == "email":
+        return normalise_email(value or "")
+    if name == "marketing_consent":
+        return bool(value)
+    return (value or "").strip()
+
+
+class ErasureForm(forms.Form):
+    confirm = forms.BooleanField(
+        label="I understand that erasing this client cannot be undone",
+        error_messages={"required": "Tick the box to confirm the erasure."},
     )
 
 

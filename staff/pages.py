@@ -15,6 +15,7 @@ from django.http import Http404
 from django.utils.safestring import SafeString
 
 from common.errors import NotFound
+from crm import selectors as crm_selectors
 from integration import bus, gateway
 from integration.choreography import switches
 from integration.core import modes
@@ -35,6 +36,7 @@ from staff.teams import VIEW_PROCESSES
 
 LATEST_FAILURES = 10
 CLIENT_PROCESSES = 50
+EDITABLE_FIELDS = (*gateway.PROFILE_FIELDS, "marketing_consent")
 
 
 def may_follow(user: Any, process: Process) -> bool:
@@ -156,6 +158,34 @@ def _when(value: Any) -> Any:
 
 def _with_time(item: dict[str, Any], key: str) -> dict[str, Any]:
     return {**item, key: _when(item.get(key))}
+
+
+@dataclass(frozen=True)
+class ClientProfile:
+    """A client's profile as crm keeps it now: what the edit form starts from and compares to,
+    and whom the erasure page names."""
+
+    client_id: UUID
+    profile: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return f"{self.profile['first_name']} {self.profile['last_name']}".strip()
+
+
+def client_profile(*, client_id: UUID) -> ClientProfile:
+    """crm's own row, not the mode's details: a component that is slow to answer must never
+    leave the edit form with blanks that would read as changes."""
+    if not gateway.client_known(client_id):
+        raise Http404("No client with this id.")
+    try:
+        client = crm_selectors.client_get(client_id=client_id)
+    except NotFound:
+        raise Http404("No client with this id.") from None
+    return ClientProfile(
+        client_id=client_id,
+        profile={name: getattr(client, name) for name in EDITABLE_FIELDS},
+    )
 
 
 # --- a process ----------------------------------------------------------------------------------

@@ -10,6 +10,11 @@ from django.contrib.auth.models import Group, Permission
 # What each page or action asks for.
 VIEW_CLIENT = "crm.view_client"
 REGISTER_CLIENT = "crm.add_client"
+CHANGE_CLIENT = "crm.change_client"
+ERASE_CLIENT = "crm.delete_client"
+# Exporting clients is audience work: the file feeds campaigns, so it is asked of whoever may
+# see the marketing audience, not of everyone who may look a client up.
+EXPORT_CLIENTS = "marketing.view_audiencemember"
 VIEW_COMMUNICATIONS = "crm.view_communication"
 ADD_COMMUNICATION = "crm.add_communication"
 VIEW_PURCHASES = "sales.view_purchase"
@@ -37,7 +42,8 @@ OPERATIONS_MODELS = {
 
 TEAMS: dict[str, dict[str, list[str]]] = {
     "Marketing": {
-        "crm": ["view_client", "add_client"],
+        # Marketing registers clients, so it corrects what it entered and records consent.
+        "crm": ["view_client", "add_client", "change_client"],
         "marketing": [
             "view_campaign",
             "add_campaign",
@@ -53,11 +59,20 @@ TEAMS: dict[str, dict[str, list[str]]] = {
         "sales": ["view_purchase", "add_purchase", "view_customeraccount"],
     },
     "Customer Relations": {
-        "crm": ["view_client", "change_client", "view_communication", "add_communication"],
+        # Customer Relations hears a client's changes and erasure requests first.
+        "crm": [
+            "view_client",
+            "change_client",
+            "delete_client",
+            "view_communication",
+            "add_communication",
+        ],
         "sales": ["view_purchase"],
         "correspondence": ["view_message"],
     },
     "Operations": {
+        # Operations carry out erasures asked for by other channels (the shop, the DPO).
+        "crm": ["delete_client"],
         "integration": [
             f"{action}_{model}"
             for model, actions in OPERATIONS_MODELS.items()

@@ -8,7 +8,10 @@ urlpatterns = [
     path("", views.dashboard, name="home"),
     path("clients/", views.client_search, name="clients"),
     path("clients/new/", views.client_new, name="client-new"),
+    path("clients/export.csv", views.client_export, name="clients-export"),
     path("clients/<uuid:client_id>/", views.client_detail, name="client"),
+    path("clients/<uuid:client_id>/edit/", views.client_edit, name="client-edit"),
+    path("clients/<uuid:client_id>/erase/", views.client_erase, name="client-erase"),
     path("clients/<uuid:client_id>/purchases/new/", views.purchase_new, name="purchase-new"),
     path(
         "clients/<uuid:client_id>/communications/new/",
@@ -17,4 +20,6 @@ urlpatterns = [
     ),
     path("processes/<uuid:process_id>/", views.process_detail, name="process"),
     path("integration-map/", views.integration_map, name="map"),
+    # Browsers ask for /favicon.ico whatever the page says: answer with the app's icon.
+    path("favicon.ico", views.favicon, name="favicon"),
 ]

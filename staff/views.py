@@ -9,23 +9,31 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
+from django.templatetags.static import static
+from django.utils import timezone
 
 from common.emails import normalise_email
 from common.errors import ApplicationError, Conflict, NotFound
 from crm import selectors as crm_selectors
 from integration import gateway
-from staff import pages
+from staff import exports, pages
 from staff.forms import (
+    ClientEditForm,
     ClientSearchForm,
     CommunicationForm,
+    ErasureForm,
     PurchaseForm,
     RegistrationForm,
     errors_to_form,
 )
 from staff.teams import (
     ADD_COMMUNICATION,
+    CHANGE_CLIENT,
+    ERASE_CLIENT,
+    EXPORT_CLIENTS,
     RECORD_PURCHASE,
     REGISTER_CLIENT,
     VIEW_CLIENT,
@@ -87,6 +95,64 @@ def client_new(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@permission_required(VIEW_CLIENT, raise_exception=True)
+@permission_required(EXPORT_CLIENTS, raise_exception=True)
+def client_export(request: HttpRequest) -> HttpResponseBase:
+    """The search's results as CSV, streamed: a hundred thousand rows never sit in memory."""
+    form = ClientSearchForm(request.GET)
+    if not form.is_valid():
+        return render(request, "staff/client_search.html", {"form": form}, status=400)
+    rows = exports.client_rows(query=form.cleaned_data["q"])
+    response = StreamingHttpResponse(
+        exports.csv_lines(rows), content_type="text/csv; charset=utf-8"
+    )
+    filename = f"clients-{timezone.localdate().isoformat()}.csv"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@login_required
+@permission_required(CHANGE_CLIENT, raise_exception=True)
+def client_edit(request: HttpRequest, client_id: UUID) -> HttpResponse:
+    client = pages.client_profile(client_id=client_id)
+    # A POST with no fields at all is still a submission (an unticked checkbox sends nothing).
+    posted = request.POST if request.method == "POST" else None
+    form = ClientEditForm(posted, current=client.profile)
+    existing = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            process = gateway.client_update(
+                client_id=client_id, **form.changes, initiator=_initiator(request)
+            )
+        except NotFound:
+            raise Http404("No client with this id.") from None
+        except Conflict as error:
+            email = normalise_email(form.cleaned_data["email"])
+            form.add_error("email", f"{email} already belongs to another client.")
+            existing = error.extra.get("client_id")
+        except ApplicationError as error:
+            errors_to_form(form, error)
+        else:
+            return redirect("integration:process", process_id=process.id)
+    context = {"form": form, "client": client, "existing": existing}
+    return render(request, "staff/client_edit.html", context)
+
+
+@login_required
+@permission_required(ERASE_CLIENT, raise_exception=True)
+def client_erase(request: HttpRequest, client_id: UUID) -> HttpResponse:
+    client = pages.client_profile(client_id=client_id)
+    form = ErasureForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            process = gateway.client_erase(client_id=client_id, initiator=_initiator(request))
+        except NotFound:
+            raise Http404("No client with this id.") from None
+        return redirect("integration:process", process_id=process.id)
+    return render(request, "staff/client_erase.html", {"form": form, "client": client})
+
+
+@login_required
 @permission_required(RECORD_PURCHASE, raise_exception=True)
 def purchase_new(request: HttpRequest, client_id: UUID) -> HttpResponse:
     form = PurchaseForm(request.POST or None)
@@ -143,3 +209,8 @@ def integration_map(request: HttpRequest) -> HttpResponse:
     if not request.user.is_staff:
         raise PermissionDenied
     return render(request, "staff/map.html", {"map": pages.integration_map()})
+
+
+def favicon(request: HttpRequest) -> HttpResponse:
+    # The static name carries a content hash in production: ask the storage every time.
+    return redirect(static("ensemble/favicon.svg"))

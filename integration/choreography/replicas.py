@@ -13,9 +13,8 @@ from typing import Any
 from django.db import transaction
 
 from correspondence import services as correspondence_services
+from crm import handlers as crm_handlers
 from crm.models import Client, Communication
-from integration import bus
-from integration.events import CommunicationRecorded
 from marketing import services as marketing_services
 from sales import services as sales_services
 
@@ -67,16 +66,7 @@ def _fill_client(client: Client) -> None:
         )
 
 
-def communication_share(*, communication: Communication) -> None:
+def communication_share(communication: Communication) -> None:
     """A person recorded a communication with crm directly (not through a process): in
     choreography crm tells the components that keep a copy, as its handlers do."""
-    bus.publish(
-        CommunicationRecorded(
-            client_id=str(communication.client_id),
-            communication_id=str(communication.id),
-            channel=communication.channel,
-            subject=communication.subject,
-            occurred_at=communication.occurred_at.isoformat(),
-        ),
-        source="crm",
-    )
+    crm_handlers.publish_communication(communication)

@@ -5,6 +5,12 @@ after commit, once, with a short connect timeout and no retry, so that a broker 
 delays an HTTP answer. When publishing fails the row is marked for the sweeper, which sends it as
 soon as the broker is back. After one failure the relay stops trying for a few seconds (a circuit
 breaker), so a burst of requests does not pay one connect timeout each.
+
+Everything the broker can make us wait for happens inside the one `send_task` call the breaker
+watches: connecting (one attempt: the transport's `max_retries` is 0), the socket timeouts of a
+broker that accepts and never answers, and the publish itself. Nothing here asks for a result,
+so the result backend is never touched on this path (Celery's Redis backend would otherwise
+subscribe to the task's result, reconnecting for many seconds when Redis is down).
 """
 
 from __future__ import annotations
@@ -58,6 +64,7 @@ def send_now(message: Outgoing) -> bool:
             headers=headers,
             retry=False,
             expires=message.expires,
+            ignore_result=True,
         )
     except Exception as error:  # noqa: BLE001 - any broker failure leaves the row to the sweeper
         logger.warning("broker refused %s for %s: %s", message.task, message.queue, error)

@@ -19,6 +19,7 @@ from uuid import UUID
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from common import correlation
@@ -131,10 +132,15 @@ def _mark_unpublished(step_id: UUID) -> None:
 
 def step_execute(*, step_id: UUID) -> str:
     """Carry out one copy of a step's command. Returns what happened, for the worker's log."""
-    process_id = Step.objects.filter(pk=step_id).values_list("process_id", flat=True).first()
-    if process_id is None:
+    row = Step.objects.filter(pk=step_id).values("process_id", "status", "runs").first()
+    if row is None:
         return "unknown step"
+    process_id = row["process_id"]
     with correlation.bound(process_id):
+        if row["status"] in ACTIVE:
+            if row["runs"] >= settings.WORKER_CRASH_LIMIT:
+                return _fail_worker_lost(step_id, process_id)
+            _count_run(step_id)
         effect: AfterCommit | None = None
         try:
             with transaction.atomic():
@@ -147,6 +153,38 @@ def step_execute(*, step_id: UUID) -> str:
             logger.warning("step %s raised %s", step_id, type(error).__name__)
             _record_error(step_id, process_id, error, name=effect.name if effect else None)
             return f"error: {type(error).__name__}"
+
+
+def _count_run(step_id: UUID) -> None:
+    """Committed before the step runs (autocommit, no lock held): a run that kills its worker
+    process leaves no other trace, and its message comes back (acks late)."""
+    Step.objects.filter(pk=step_id, status__in=ACTIVE).update(runs=F("runs") + 1)
+
+
+def _fail_worker_lost(step_id: UUID, process_id: UUID) -> str:
+    """Every recent run of this step ended with its worker process: it is not run again. The
+    process fails and waits for a person, as when a step's attempts are spent."""
+    with transaction.atomic():
+        process = lock_process(process_id)
+        step = Step.objects.get(pk=step_id)
+        if step.status not in ACTIVE:
+            return f"ignored: step is {step.status}"
+        step.status = StepStatus.FAILED
+        step.next_attempt_at = None
+        step.last_error = f"worker lost: {step.runs} runs ended with their worker process"
+        step.save(update_fields=["status", "next_attempt_at", "last_error"])
+        trace_record(
+            process_id=process.id,
+            component=step.component,
+            name=step.name,
+            kind=TraceKind.FAILURE,
+            status="dead",
+            attempt=step.attempts,
+            detail={"error": "worker lost", "runs": step.runs},
+        )
+        lifecycle.process_finish(process=process, status=ProcessStatus.FAILED)
+    logger.error("step %s is dead: %s", step_id, step.last_error)
+    return "dead: worker lost"
 
 
 def _execute_locked(step_id: UUID, process_id: UUID) -> str | tuple[AfterCommit, dict[str, Any]]:
@@ -261,7 +299,8 @@ def _record_error(
         delay = error_backoff(step.attempts)
         step.status = StepStatus.WAITING
         step.next_attempt_at = timezone.now() + timedelta(seconds=delay)
-        step.save(update_fields=["status", "next_attempt_at", "last_error"])
+        step.runs = 0  # this run ended with an outcome: it did not take its worker down
+        step.save(update_fields=["status", "next_attempt_at", "last_error", "runs"])
         trace_record(
             process_id=process.id,
             component=step.component,
@@ -379,5 +418,7 @@ def step_retry(*, step_id: UUID, by: str) -> Step:
         step.attempts = 0
         step.last_error = ""
         step.traceback = ""
+        step.runs = 0
+        step.save(update_fields=["runs"])
         _resend(step, timezone.now())
         return step

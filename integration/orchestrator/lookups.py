@@ -4,18 +4,28 @@ The orchestrator asks crm and sales at once, each on its lookup queue, and waits
 deadline (LOOKUP_TIMEOUT). A component that does not answer in time is named unavailable. Answers
 are forgotten once read; their task ids carry the client id so that erasure can find any answer
 that arrived after its asker gave up.
+
+Nothing of a lookup stays in the asking process: Celery's result backends keep answers that
+arrive with nobody waiting for them in memory (the Redis and RPC backends' pending buffers, up to
+8,192 of them), so each lookup removes its own answers and pending state when it ends, and any
+lookup answer buffered for an asker that has already left.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
 import uuid
+from collections.abc import Iterable
 from typing import Any
 from uuid import UUID
 
+from celery.exceptions import Ignore
+from celery.utils.time import maybe_iso8601, maybe_make_aware
 from django.conf import settings
+from django.utils import timezone
 
 from config.celery import app, lookup_queue
 from integration.core import relay
@@ -26,10 +36,15 @@ logger = logging.getLogger(__name__)
 LOOKUP_TASK = "integration.lookup"
 RESULT_KEY_PREFIX = "celery-task-meta-"
 POLL_SECONDS = 0.005
+TASK_ID_PREFIX = "lookup-"
+
+# The lookups this process is waiting for, across its threads: their answers are not strays.
+_in_flight: set[str] = set()
+_in_flight_lock = threading.Lock()
 
 
 def _task_id(client_id: UUID) -> str:
-    return f"lookup-{client_id}-{uuid.uuid4().hex}"
+    return f"{TASK_ID_PREFIX}{client_id}-{uuid.uuid4().hex}"
 
 
 def ask(components: list[str], client_id: UUID) -> tuple[dict[str, Any], list[str]]:
@@ -42,12 +57,15 @@ def ask(components: list[str], client_id: UUID) -> tuple[dict[str, Any], list[st
         if relay.broker_suspected_down():
             unavailable.append(component)
             continue
+        task_id = _task_id(client_id)
+        with _in_flight_lock:
+            _in_flight.add(task_id)
         try:
             pending[component] = app.send_task(
                 LOOKUP_TASK,
                 args=[component, str(client_id)],
                 queue=lookup_queue(component),
-                task_id=_task_id(client_id),
+                task_id=task_id,
                 retry=False,
                 expires=timeout + 5,  # an answer nobody waits for is not worth computing
             )
@@ -55,7 +73,12 @@ def ask(components: list[str], client_id: UUID) -> tuple[dict[str, Any], list[st
             logger.warning("lookup to %s not sent: %s", component, error)
             relay.trip_breaker()
             unavailable.append(component)
-    answers = _collect(pending, deadline)
+            with _in_flight_lock:
+                _in_flight.discard(task_id)
+    try:
+        answers = _collect(pending, deadline)
+    finally:
+        _clean_up([result.id for result in pending.values()])
     unavailable += [component for component in pending if component not in answers]
     return answers, sorted(unavailable)
 
@@ -79,8 +102,49 @@ def _collect(pending: dict[str, Any], deadline: float) -> dict[str, Any]:
         _wait_for_results(min(POLL_SECONDS, remaining))
     for result in pending.values():
         with contextlib.suppress(OSError):  # the file backend: no answer, nothing to forget
-            result.forget()
+            result.forget()  # its pending state, its subscription and its stored answer
     return answers
+
+
+def _clean_up(task_ids: list[str]) -> None:
+    """A lookup ended: its answers, and lookup answers nobody waits for any longer, leave this
+    process's memory (an answer that arrives after its asker gave up is discarded here)."""
+    with _in_flight_lock:
+        _in_flight.difference_update(task_ids)
+        strays = [task_id for task_id in buffered_lookups(app.backend) if task_id not in _in_flight]
+    discard_buffered(app.backend, [*task_ids, *strays])
+
+
+def buffered_lookups(backend: Any) -> set[str]:
+    """The lookup task ids a result backend holds anything about in this process's memory."""
+    found: set[str] = set()
+    for mapping in _memory_of(backend):
+        found.update(key for key in tuple(mapping) if str(key).startswith(TASK_ID_PREFIX))
+    return found
+
+
+def discard_buffered(backend: Any, task_ids: Iterable[str]) -> int:
+    """Remove what a result backend keeps in memory about these tasks; how many it held."""
+    removed = 0
+    memory = _memory_of(backend)
+    for task_id in task_ids:
+        held = False
+        for mapping in memory:
+            held = mapping.pop(task_id, None) is not None or held
+        removed += held
+    pending_messages = getattr(backend, "_pending_messages", None)
+    if pending_messages is not None:  # BufferMap counts its messages to evict the oldest
+        pending_messages.total = sum(len(buffer) for buffer in tuple(pending_messages.values()))
+    return removed
+
+
+def _memory_of(backend: Any) -> list[Any]:
+    """Celery's in-memory structures about tasks: answers that came with nobody waiting for
+    them (`_pending_messages`; the RPC backend's `_out_of_band`), waiters and cached states."""
+    names = ("_pending_messages", "_out_of_band", "_cache")
+    memory = [getattr(backend, name) for name in names if hasattr(backend, name)]
+    memory += list(getattr(backend, "_pending_results", ()))
+    return [mapping for mapping in memory if hasattr(mapping, "pop")]
 
 
 def _wait_for_results(seconds: float) -> None:
@@ -100,10 +164,14 @@ def client_scrubbed(sender: Any, client_id: UUID, **kwargs: Any) -> dict[str, in
 
 
 def forget_client_answers(client_id: UUID) -> int:
-    """Erase every stored lookup answer about a client (answers that came after the asker left)."""
-    pattern = f"{RESULT_KEY_PREFIX}lookup-{client_id}-"
+    """Erase every stored lookup answer about a client (answers that came after the asker left),
+    and any copy of one this process still holds in memory."""
+    pattern = f"{RESULT_KEY_PREFIX}{TASK_ID_PREFIX}{client_id}-"
     backend = app.backend
-    removed = 0
+    own = f"{TASK_ID_PREFIX}{client_id}-"
+    removed = discard_buffered(
+        backend, [task_id for task_id in buffered_lookups(backend) if task_id.startswith(own)]
+    )
     client = getattr(backend, "client", None)
     if client is not None and hasattr(client, "scan_iter"):  # Redis
         for key in client.scan_iter(match=f"{pattern}*", count=500):
@@ -121,6 +189,16 @@ def forget_client_answers(client_id: UUID) -> int:
 
 
 # --- the answering side (runs in the component's worker) --------------------------------------
+
+
+def answer_in_time(component: str, client_id: UUID, *, expires: Any) -> dict[str, Any]:
+    """The answer, unless it is ready only after the lookup expired: its asker has left, and an
+    answer nobody reads is not stored (Celery's Ignore stores no result)."""
+    found = answer(component, client_id)
+    expiry = maybe_iso8601(expires) if expires is not None else None
+    if expiry is not None and timezone.now() > maybe_make_aware(expiry):
+        raise Ignore()
+    return found
 
 
 def answer(component: str, client_id: UUID) -> dict[str, Any]:

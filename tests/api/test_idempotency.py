@@ -13,8 +13,7 @@ from django.utils import timezone
 
 from integration import gateway
 from integration.models import IdempotencyRecord, Process, RegisteredEmail
-from integration.scheduler import jobs
-from shop_api import idempotency
+from shop_api import idempotency, jobs
 from tests.api.conftest import Answer, Shop
 
 pytestmark = pytest.mark.django_db

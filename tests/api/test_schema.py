@@ -18,19 +18,22 @@ from django.test import Client
 from shop_api.auth import token_issue
 
 OPERATIONS = {
-    ("/api/v1/clients/", "get"): ({200}, {400, 401, 404, 429}),
-    ("/api/v1/clients/", "post"): ({202}, {400, 401, 409, 413, 415, 422, 429}),
-    ("/api/v1/clients/{client_id}/", "get"): ({200}, {401, 404, 429}),
-    ("/api/v1/clients/{client_id}/", "patch"): ({202}, {400, 401, 404, 409, 413, 415, 422, 429}),
+    ("/api/v1/clients/", "get"): ({200}, {400, 401, 404, 429, 503}),
+    ("/api/v1/clients/", "post"): ({202}, {400, 401, 409, 413, 415, 422, 429, 503}),
+    ("/api/v1/clients/{client_id}/", "get"): ({200}, {401, 404, 429, 503}),
+    ("/api/v1/clients/{client_id}/", "patch"): (
+        {202},
+        {400, 401, 404, 409, 413, 415, 422, 429, 503},
+    ),
     ("/api/v1/clients/{client_id}/purchases/", "post"): (
         {200, 202},
-        {400, 401, 404, 409, 413, 415, 422, 429},
+        {400, 401, 404, 409, 413, 415, 422, 429, 503},
     ),
     ("/api/v1/clients/{client_id}/erasure/", "post"): (
         {202},
-        {400, 401, 404, 409, 413, 415, 422, 429},
+        {400, 401, 404, 409, 413, 415, 422, 429, 503},
     ),
-    ("/api/v1/processes/{process_id}/", "get"): ({200}, {401, 404, 429}),
+    ("/api/v1/processes/{process_id}/", "get"): ({200}, {401, 404, 429, 503}),
 }
 
 
@@ -68,6 +71,7 @@ def test_every_operation_and_every_answer_is_described(served_schema: dict[str, 
         assert described[key]["security"] == [{"bearerAuth": []}]
         assert responses["401"]["headers"]["WWW-Authenticate"]["required"] is True
         assert responses["429"]["headers"]["Retry-After"]["required"] is True
+        assert responses["503"]["headers"]["Retry-After"]["required"] is True
 
 
 def test_writes_take_an_idempotency_key_and_say_where_the_process_is(

@@ -10,6 +10,7 @@ ORCHESTRATOR_STEP_TIMEOUT) so that a fault shows, and heals, within seconds.
 from __future__ import annotations
 
 import concurrent.futures
+import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -18,9 +19,9 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 from celery import Celery
 from django.conf import settings
+from django.core.management import call_command
 from django.db import connection
 
-from integration import gateway
 from shop_api.auth import token_issue
 from tests.chaos.shop import Shop
 from tests.support import faults, flows, processes
@@ -125,7 +126,7 @@ def proxied_database_url(proxy: faults.TcpProxy) -> str:
 def mode(request: pytest.FixtureRequest, transactional_db: Any) -> str:
     """The mode new processes start in (parametrize with indirect=True; orchestration else)."""
     chosen = getattr(request, "param", "orchestration")
-    gateway.mode_switch(mode=chosen)
+    call_command("integration_mode", chosen, stdout=io.StringIO())
     return chosen
 
 
@@ -201,7 +202,7 @@ def wait_for_workers(env: dict[str, str], worker: processes.Process, timeout: fl
         try:
             flows.wait_for_workers(COMMAND_QUEUES, timeout=timeout)
         except Exception as error:
-            raise AssertionError(f"the worker is not consuming:\n{worker.output()[-3000:]}") from error
+            raise AssertionError(f"not consuming:\n{worker.output()[-3000:]}") from error
         return
     probe = Celery("chaos-probe", broker=broker_url, backend=env.get("CELERY_RESULT_BACKEND"))
     probe.conf.task_serializer = probe.conf.result_serializer = "json"

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from config.env import ConfigError, load
+from config.env import ConfigError, dotenv_read, dotenv_write, load
 
 BASE = Path("/srv/ensemble")
 PRODUCTION = {
@@ -33,6 +34,7 @@ def test_embedded_defaults_need_no_server() -> None:
     assert config.result_backend == "file:///srv/ensemble/var/results"
     assert config.channel_layer == {"BACKEND": "channels.layers.InMemoryChannelLayer"}
     assert config.email["EMAIL_BACKEND"] == "django.core.mail.backends.filebased.EmailBackend"
+    assert config.email["EMAIL_TIMEOUT"] == 10.0
     assert config.integration_mode is None
     assert config.allowed_hosts == ["127.0.0.1", "localhost", "[::1]"]
     assert (config.step_timeout, config.max_attempts) == (30.0, 8)
@@ -55,6 +57,7 @@ def test_real_services_from_urls() -> None:
             "LOOKUP_TIMEOUT": "0.5",
             "STUCK_AFTER": "60",
             "API_RATE_LIMIT": "0",
+            "EMAIL_TIMEOUT": "2.5",
         },
         BASE,
     )
@@ -69,6 +72,7 @@ def test_real_services_from_urls() -> None:
     assert config.redis_url == "redis://127.0.0.1:6379/3"
     assert config.email["EMAIL_HOST"] == "smtp.example.com"
     assert config.email["EMAIL_PORT"] == 587
+    assert config.email["EMAIL_TIMEOUT"] == 2.5  # Django's SMTP backend reads EMAIL_TIMEOUT
     assert config.integration_mode == "choreography"
     assert (config.step_timeout, config.max_attempts) == (2.5, 3)
     assert (config.lookup_timeout, config.stuck_after) == (0.5, 60.0)
@@ -99,6 +103,8 @@ def test_redis_broker_is_its_own_result_backend() -> None:
         ({**PRODUCTION, "CHANNEL_LAYER_URL": "amqp://x"}, "CHANNEL_LAYER_URL"),
         ({**PRODUCTION, "INTEGRATION_MODE": "anarchy"}, "INTEGRATION_MODE"),
         ({**PRODUCTION, "EMAIL_URL": "pigeon://coop"}, "EMAIL_URL"),
+        ({**PRODUCTION, "EMAIL_TIMEOUT": "0"}, "EMAIL_TIMEOUT"),
+        ({**PRODUCTION, "EMAIL_TIMEOUT": "forever"}, "EMAIL_TIMEOUT"),
         ({**PRODUCTION, "SECURE_HTTPS": "yes please"}, "SECURE_HTTPS"),
         ({**PRODUCTION, "ORCHESTRATOR_STEP_TIMEOUT": "soon"}, "ORCHESTRATOR_STEP_TIMEOUT"),
         ({**PRODUCTION, "ORCHESTRATOR_STEP_TIMEOUT": "-1"}, "ORCHESTRATOR_STEP_TIMEOUT"),
@@ -151,3 +157,34 @@ def test_deploy_check_is_clean_with_production_values(tmp_path: Path) -> None:
 
     assert result.returncode == 0, result.stderr
     assert "no issues" in result.stdout
+
+
+def test_make_runs_dotenv_gives_manage_py_the_development_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a checkout where `make run` wrote its .env once, and an environment without DEBUG
+    monkeypatch.delenv("DEBUG", raising=False)
+    assert dotenv_write(tmp_path) is True
+    assert dotenv_write(tmp_path) is False  # an operator's own .env is never overwritten
+
+    # when settings read it
+    assert dotenv_read(tmp_path) is True
+
+    # then DEBUG is on, so that `python manage.py <command>` starts as under `make run`
+    assert os.environ["DEBUG"] == "1"
+    assert load(os.environ, tmp_path).debug is True
+
+
+def test_the_environment_wins_over_the_dotenv(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DEBUG", "0")
+    dotenv_write(tmp_path)
+
+    dotenv_read(tmp_path)
+
+    assert os.environ["DEBUG"] == "0"
+
+
+def test_without_a_dotenv_nothing_is_read(tmp_path: Path) -> None:
+    assert dotenv_read(tmp_path) is False

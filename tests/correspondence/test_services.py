@@ -1,20 +1,32 @@
 from __future__ import annotations
 
+import re
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.core import mail
+from django.utils import timezone
 from pytest_django.fixtures import Settings
 
 from common.errors import NotFound, ValidationFailed
+from correspondence import services
 from correspondence.models import ERASED_RECIPIENT, Message, MessageStatus, Template
-from correspondence.services import message_erase_client, message_send, template_render
+from correspondence.services import (
+    message_deliver,
+    message_erase_client,
+    message_queue,
+    template_render,
+)
+from integration.models import ErasedClientId
 from tests.correspondence.factories import MessageFactory
 
 pytestmark = pytest.mark.django_db
 
 REFUSING_BACKEND = "tests.correspondence.mail.RefusingBackend"
+TIMING_OUT_BACKEND = "tests.correspondence.mail.TimingOutBackend"
+MESSAGE_ID = re.compile(r"^<[^@<>\s]+@ensemble\.invalid>$")
 WELCOME_BODY = (
     "Hello Ada,\n"
     "\n"
@@ -25,7 +37,7 @@ WELCOME_BODY = (
 )
 
 
-def send_welcome(**overrides: Any) -> Message:
+def queue_welcome(**overrides: Any) -> Message:
     arguments: dict[str, Any] = {
         "client_id": uuid.uuid4(),
         "recipient": "ada@example.com",
@@ -34,7 +46,18 @@ def send_welcome(**overrides: Any) -> Message:
         "reference": "process-1",
     }
     arguments.update(overrides)
-    return message_send(**arguments)
+    return message_queue(**arguments)
+
+
+def scrubbed(message: Message) -> tuple[Any, ...]:
+    return (
+        message.status,
+        message.recipient,
+        message.subject,
+        message.body,
+        message.error,
+        message.erased,
+    )
 
 
 # --- template_render -----------------------------------------------------------------------------
@@ -83,24 +106,19 @@ def test_template_render_reports_a_broken_template() -> None:
     assert list(raised.value.errors) == ["template"]
 
 
-# --- message_send --------------------------------------------------------------------------------
+# --- message_queue -------------------------------------------------------------------------------
 
 
-def test_message_send_sends_the_email_and_records_it(
-    mailoutbox: list[mail.EmailMessage], settings: Settings
+def test_message_queue_records_the_intent_and_sends_nothing(
+    mailoutbox: list[mail.EmailMessage],
 ) -> None:
     # given a client
     client_id = uuid.uuid4()
 
-    # when the welcome email is sent
-    message = send_welcome(client_id=client_id, recipient=" Ada@EXAMPLE.com ")
+    # when the welcome email is queued
+    message = queue_welcome(client_id=client_id, recipient=" Ada@EXAMPLE.com ")
 
-    # then exactly one email left, as rendered, to the normalised address
-    assert len(mailoutbox) == 1
-    email = mailoutbox[0]
-    assert (email.subject, email.body) == ("Welcome to Ensemble, Ada", WELCOME_BODY)
-    assert (email.to, email.from_email) == (["Ada@example.com"], settings.DEFAULT_FROM_EMAIL)
-    # and one sent message records it
+    # then one queued message holds it as rendered, with its own Message-ID, and nothing left
     stored = Message.objects.get()
     assert stored == message
     assert (stored.client_id, stored.template_key, stored.reference) == (
@@ -113,131 +131,312 @@ def test_message_send_sends_the_email_and_records_it(
         "Welcome to Ensemble, Ada",
         WELCOME_BODY,
     )
-    assert (stored.status, stored.error) == (MessageStatus.SENT, "")
-    assert stored.sent_at is not None
+    assert (stored.status, stored.attempts, stored.sent_at, stored.error) == (
+        MessageStatus.QUEUED,
+        0,
+        None,
+        "",
+    )
+    assert MESSAGE_ID.match(stored.message_id_header)
+    assert len(mailoutbox) == 0
 
 
-def test_message_send_is_idempotent_on_template_and_reference(
-    mailoutbox: list[mail.EmailMessage],
-) -> None:
-    # given a sent welcome
-    first = send_welcome(reference="process-1")
+def test_message_queue_is_idempotent_on_template_and_reference() -> None:
+    # given a queued welcome
+    first = queue_welcome(reference="process-1")
 
-    # when it is sent again with the same reference
-    second = send_welcome(reference="process-1", context={"first_name": "Other"})
+    # when it is queued again with the same reference
+    second = queue_welcome(reference="process-1", context={"first_name": "Other"})
 
-    # then the first message is returned and no second email leaves
+    # then the first message is returned as it was, with the same Message-ID
     assert second.id == first.id
-    assert second.subject == "Welcome to Ensemble, Ada"
-    assert second.sent_at == first.sent_at
+    assert (second.subject, second.message_id_header) == (
+        "Welcome to Ensemble, Ada",
+        first.message_id_header,
+    )
     assert Message.objects.count() == 1
-    assert len(mailoutbox) == 1
 
 
-def test_message_send_references_are_per_template(mailoutbox: list[mail.EmailMessage]) -> None:
+def test_message_queue_references_are_per_template() -> None:
     # when a welcome and a receipt share a reference
-    send_welcome(reference="same")
-    send_welcome(
+    welcome = queue_welcome(reference="same")
+    receipt = queue_welcome(
         template_key="receipt",
         context={"order_ref": "ORD-1", "total": "1.00", "currency": "EUR"},
         reference="same",
     )
 
-    # then both are sent
+    # then they are two messages, each with its own Message-ID
     assert Message.objects.count() == 2
-    assert len(mailoutbox) == 2
+    assert welcome.message_id_header != receipt.message_id_header
 
 
-def test_message_send_marks_a_refused_delivery_failed_and_reraises(
-    mailoutbox: list[mail.EmailMessage], settings: Settings
-) -> None:
-    # given an SMTP server that refuses connections
-    settings.EMAIL_BACKEND = REFUSING_BACKEND
+def test_message_queue_for_an_erased_client_writes_the_row_cancelled_and_scrubbed() -> None:
+    # given the client's erasure was accepted
+    client_id = uuid.uuid4()
+    ErasedClientId.objects.create(client_id=client_id)
 
-    # when the welcome is sent
-    with pytest.raises(ConnectionRefusedError):
-        send_welcome()
+    # when a welcome is queued for them
+    message = queue_welcome(client_id=client_id)
 
-    # then the message is kept as failed with the error, and nothing was sent
-    stored = Message.objects.get()
-    assert stored.status == MessageStatus.FAILED
-    assert stored.error == "ConnectionRefusedError: [Errno 111] Connection refused"
-    assert stored.sent_at is None
-    assert len(mailoutbox) == 0
-
-
-def test_message_send_retries_a_failed_message(
-    mailoutbox: list[mail.EmailMessage], settings: Settings
-) -> None:
-    # given a failed welcome
-    settings.EMAIL_BACKEND = REFUSING_BACKEND
-    with pytest.raises(ConnectionRefusedError):
-        send_welcome(recipient="typo@example.con")
-    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-
-    # when it is sent again, to a corrected address
-    message = send_welcome(recipient="ada@example.com")
-
-    # then the same message is sent once, to the new address, and the error is cleared
+    # then the row holds no personal data and will never be sent
     stored = Message.objects.get()
     assert stored.id == message.id
-    assert (stored.status, stored.error, stored.recipient) == (
-        MessageStatus.SENT,
-        "",
-        "ada@example.com",
-    )
-    assert len(mailoutbox) == 1
-    assert mailoutbox[0].to == ["ada@example.com"]
+    assert scrubbed(stored) == (MessageStatus.CANCELLED, ERASED_RECIPIENT, "", "", "", True)
 
 
-def test_message_send_validates_the_recipient_and_reference(
-    mailoutbox: list[mail.EmailMessage],
-) -> None:
+def test_message_queue_validates_the_recipient_and_reference() -> None:
     with pytest.raises(ValidationFailed) as raised:
-        send_welcome(recipient="nope", reference=" ")
+        queue_welcome(recipient="nope", reference=" ")
     assert raised.value.errors == {
         "recipient": ["Enter a valid email address."],
         "reference": ["This field cannot be blank."],
     }
     assert Message.objects.count() == 0
-    assert len(mailoutbox) == 0
 
 
-def test_message_send_with_an_unknown_template_is_not_found(
+def test_message_queue_with_an_unknown_template_is_not_found() -> None:
+    with pytest.raises(NotFound):
+        queue_welcome(template_key="farewell")
+    assert Message.objects.count() == 0
+
+
+# --- message_deliver -----------------------------------------------------------------------------
+
+
+def test_message_deliver_sends_the_queued_message_and_records_it_sent(
+    mailoutbox: list[mail.EmailMessage], settings: Settings
+) -> None:
+    # given a queued welcome
+    queued = queue_welcome()
+    settled: list[tuple[str, int]] = []
+
+    # when it is delivered
+    message = message_deliver(
+        message_id=queued.id,
+        on_settled=lambda m: settled.append((m.status, Message.objects.count())),
+    )
+
+    # then exactly one email left, as rendered, with the stored Message-ID
+    assert len(mailoutbox) == 1
+    email = mailoutbox[0]
+    assert (email.subject, email.body) == ("Welcome to Ensemble, Ada", WELCOME_BODY)
+    assert (email.to, email.from_email) == (["ada@example.com"], settings.DEFAULT_FROM_EMAIL)
+    assert email.message()["Message-ID"] == queued.message_id_header
+    # and the message is sent, once, and the caller heard it in the recording transaction
+    stored = Message.objects.get()
+    assert stored == message
+    assert (stored.status, stored.attempts, stored.error, stored.sending_since) == (
+        MessageStatus.SENT,
+        1,
+        "",
+        None,
+    )
+    assert stored.sent_at is not None
+    assert settled == [(MessageStatus.SENT, 1)]
+
+
+def test_message_deliver_of_a_sent_message_sends_nothing(
     mailoutbox: list[mail.EmailMessage],
 ) -> None:
-    with pytest.raises(NotFound):
-        send_welcome(template_key="farewell")
-    assert Message.objects.count() == 0
+    # given a welcome delivered once
+    first = message_deliver(message_id=queue_welcome().id)
+    settled: list[str] = []
+
+    # when it is delivered again (a copy of the step, a retry after a crash)
+    again = message_deliver(message_id=first.id, on_settled=lambda m: settled.append(m.status))
+
+    # then no second email leaves, and the caller is told it was sent
+    assert len(mailoutbox) == 1
+    assert (again.status, again.attempts, again.sent_at) == (
+        MessageStatus.SENT,
+        1,
+        first.sent_at,
+    )
+    assert settled == [MessageStatus.SENT]
+
+
+def test_message_deliver_to_an_erased_client_cancels_and_scrubs_it_and_sends_nothing(
+    mailoutbox: list[mail.EmailMessage],
+) -> None:
+    # given a queued welcome, and then the client's erasure accepted
+    queued = queue_welcome()
+    ErasedClientId.objects.create(client_id=queued.client_id)
+    settled: list[str] = []
+
+    # when it is delivered
+    message = message_deliver(message_id=queued.id, on_settled=lambda m: settled.append(m.status))
+
+    # then nothing was sent, and the row holds no personal data
     assert len(mailoutbox) == 0
+    assert message.status == MessageStatus.CANCELLED
+    stored = Message.objects.get()
+    assert scrubbed(stored) == (MessageStatus.CANCELLED, ERASED_RECIPIENT, "", "", "", True)
+    assert (stored.attempts, stored.sent_at) == (0, None)
+    assert settled == [MessageStatus.CANCELLED]
+
+
+@pytest.mark.parametrize(
+    ("backend", "error", "recorded"),
+    [
+        (
+            REFUSING_BACKEND,
+            ConnectionRefusedError,
+            "ConnectionRefusedError: [Errno 111] Connection refused",
+        ),
+        (TIMING_OUT_BACKEND, TimeoutError, "TimeoutError: timed out"),
+    ],
+)
+def test_message_deliver_records_a_failed_send_keeps_the_row_and_reraises(
+    backend: str,
+    error: type[Exception],
+    recorded: str,
+    mailoutbox: list[mail.EmailMessage],
+    settings: Settings,
+) -> None:
+    # given a queued welcome, and an SMTP server that refuses or never answers
+    queued = queue_welcome()
+    settings.EMAIL_BACKEND = backend
+    settled: list[str] = []
+
+    # when it is delivered
+    with pytest.raises(error):
+        message_deliver(message_id=queued.id, on_settled=lambda m: settled.append(m.status))
+
+    # then the message is failed with the error, kept for a retry with the same Message-ID
+    stored = Message.objects.get()
+    assert (stored.status, stored.error, stored.attempts, stored.sent_at) == (
+        MessageStatus.FAILED,
+        recorded,
+        1,
+        None,
+    )
+    assert (stored.id, stored.message_id_header) == (queued.id, queued.message_id_header)
+    assert settled == []
+    assert len(mailoutbox) == 0
+
+
+def test_message_deliver_sends_a_failed_message_again_with_the_same_message_id(
+    mailoutbox: list[mail.EmailMessage], settings: Settings
+) -> None:
+    # given a welcome whose first send failed
+    queued = queue_welcome()
+    settings.EMAIL_BACKEND = REFUSING_BACKEND
+    with pytest.raises(ConnectionRefusedError):
+        message_deliver(message_id=queued.id)
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+
+    # when it is delivered again
+    message = message_deliver(message_id=queued.id)
+
+    # then the same message is sent once, with the same Message-ID, and the error is cleared
+    assert (message.status, message.error, message.attempts) == (MessageStatus.SENT, "", 2)
+    assert Message.objects.count() == 1
+    assert [m.message()["Message-ID"] for m in mailoutbox] == [queued.message_id_header]
+
+
+def test_message_deliver_leaves_a_message_another_worker_is_sending(
+    mailoutbox: list[mail.EmailMessage],
+) -> None:
+    # given a welcome another worker claimed a moment ago
+    queued = queue_welcome()
+    Message.objects.filter(pk=queued.id).update(
+        status=MessageStatus.SENDING, sending_since=timezone.now(), attempts=1
+    )
+    settled: list[str] = []
+
+    # when a copy of the step delivers it
+    message = message_deliver(message_id=queued.id, on_settled=lambda m: settled.append(m.status))
+
+    # then it sends nothing and settles nothing: the other worker records the outcome
+    assert (message.status, message.attempts) == (MessageStatus.SENDING, 1)
+    assert (len(mailoutbox), settled) == (0, [])
+
+
+def test_message_deliver_sends_again_what_a_worker_that_died_was_sending(
+    mailoutbox: list[mail.EmailMessage], settings: Settings
+) -> None:
+    # given a welcome claimed longer ago than any send can take (its worker died, perhaps after
+    # the server had accepted it)
+    queued = queue_welcome()
+    claimed = timezone.now() - timedelta(seconds=6 * settings.EMAIL_TIMEOUT + 1)
+    Message.objects.filter(pk=queued.id).update(
+        status=MessageStatus.SENDING, sending_since=claimed, attempts=1
+    )
+
+    # when it is delivered
+    message = message_deliver(message_id=queued.id)
+
+    # then it is sent again, with the same Message-ID: the only repeat there can be
+    assert (message.status, message.attempts) == (MessageStatus.SENT, 2)
+    assert [m.message()["Message-ID"] for m in mailoutbox] == [queued.message_id_header]
+
+
+def test_a_send_in_flight_when_the_client_is_erased_leaves_no_personal_data(
+    mailoutbox: list[mail.EmailMessage], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a queued welcome, and the erasure accepted and carried out while the email is sent
+    queued = queue_welcome()
+
+    def erased_meanwhile(message: Message) -> None:
+        ErasedClientId.objects.create(client_id=message.client_id)
+        message_erase_client(client_id=message.client_id)
+        mail.outbox.append(mail.EmailMessage(to=[message.recipient]))
+
+    monkeypatch.setattr(services, "_send", erased_meanwhile)
+    settled: list[str] = []
+
+    # when the send ends
+    message = message_deliver(message_id=queued.id, on_settled=lambda m: settled.append(m.status))
+
+    # then it is recorded sent, without the client's address, names or text
+    assert [m.to for m in mailoutbox] == [["ada@example.com"]]
+    assert message.sent_at is not None
+    assert scrubbed(Message.objects.get()) == (
+        MessageStatus.SENT,
+        ERASED_RECIPIENT,
+        "",
+        "",
+        "",
+        True,
+    )
+    assert settled == [MessageStatus.SENT]
 
 
 # --- message_erase_client ------------------------------------------------------------------------
 
 
-def test_message_erase_client_blanks_the_clients_messages() -> None:
-    # given two messages of a client, one failed, and another client's message
+def test_message_erase_client_cancels_what_is_not_sent_and_blanks_every_message() -> None:
+    # given a sent, a failed, a queued and a sending message of a client, and another client's
     client_id = uuid.uuid4()
-    MessageFactory.create(client_id=client_id)
-    MessageFactory.create(
+    sent = MessageFactory.create(client_id=client_id)
+    failed = MessageFactory.create(
         client_id=client_id,
         status=MessageStatus.FAILED,
         error="SMTPRecipientsRefused: ada@example.com",
     )
+    queued = MessageFactory.create(client_id=client_id, status=MessageStatus.QUEUED)
+    sending = MessageFactory.create(client_id=client_id, status=MessageStatus.SENDING)
     other = MessageFactory.create(recipient="grace@example.com")
 
     # when the client is erased, twice
     message_erase_client(client_id=client_id)
     message_erase_client(client_id=client_id)
 
-    # then the client's messages keep no personal data, the other is untouched
-    erased = Message.objects.filter(client_id=client_id)
-    assert sorted(erased.values_list("recipient", "subject", "body", "error")) == [
-        (ERASED_RECIPIENT, "", "", ""),
-        (ERASED_RECIPIENT, "", "", ""),
-    ]
+    # then what was not sent is cancelled (a send in flight records its own outcome), and none
+    # keeps personal data; the other client's is untouched
+    assert {m.id: scrubbed(m) for m in Message.objects.filter(client_id=client_id)} == {
+        sent.id: (MessageStatus.SENT, ERASED_RECIPIENT, "", "", "", True),
+        failed.id: (MessageStatus.CANCELLED, ERASED_RECIPIENT, "", "", "", True),
+        queued.id: (MessageStatus.CANCELLED, ERASED_RECIPIENT, "", "", "", True),
+        sending.id: (MessageStatus.SENDING, ERASED_RECIPIENT, "", "", "", True),
+    }
     other.refresh_from_db()
-    assert (other.recipient, other.subject) == ("grace@example.com", "Welcome to Ensemble, Ada")
+    assert (other.recipient, other.subject, other.erased) == (
+        "grace@example.com",
+        "Welcome to Ensemble, Ada",
+        False,
+    )
 
 
 def test_template_render_falls_back_to_the_shipped_text_when_the_row_is_gone() -> None:
@@ -247,3 +446,11 @@ def test_template_render_falls_back_to_the_shipped_text_when_the_row_is_gone() -
     # when it is rendered, then the text as shipped is used
     subject, _ = template_render(key="welcome", context={"first_name": "Ada"})
     assert subject == "Welcome to Ensemble, Ada"
+
+
+def test_the_smtp_backend_waits_at_most_email_timeout(settings: Settings) -> None:
+    settings.EMAIL_TIMEOUT = 2.5
+
+    connection = mail.get_connection("django.core.mail.backends.smtp.EmailBackend")
+
+    assert connection.timeout == 2.5

@@ -104,7 +104,7 @@ def test_update_client_applies_the_changes_and_publishes_client_updated_at_the_n
     None
 ):
     # given a client at version 1
-    client = ClientFactory(last_name="Lovelace", marketing_consent=False)
+    client = ClientFactory.create(last_name="Lovelace", marketing_consent=False)
 
     # when a change is requested
     event = ClientUpdateRequested(
@@ -122,7 +122,7 @@ def test_update_client_applies_the_changes_and_publishes_client_updated_at_the_n
 
 def test_update_client_without_a_real_change_announces_the_unchanged_version() -> None:
     # given a client at version 1
-    client = ClientFactory(last_name="Lovelace")
+    client = ClientFactory.create(last_name="Lovelace")
 
     # when the change asks for what the client already holds
     event = ClientUpdateRequested(client_id=str(client.id), changes={"last_name": "Lovelace"})
@@ -139,7 +139,7 @@ def test_update_client_without_a_real_change_announces_the_unchanged_version() -
 
 def test_add_purchase_value_adds_to_the_lifetime_value_and_publishes_nothing() -> None:
     # given a client with an earlier purchase in euros
-    client = ClientFactory(lifetime_values={"EUR": "10.00"}, purchase_count=1)
+    client = ClientFactory.create(lifetime_values={"EUR": "10.00"}, purchase_count=1)
 
     # when a purchase is recorded in sales
     event = PurchaseRecorded(
@@ -167,7 +167,7 @@ def test_add_purchase_value_adds_to_the_lifetime_value_and_publishes_nothing() -
 
 def test_record_welcome_email_records_the_email_and_publishes_communication_recorded() -> None:
     # given a client
-    client = ClientFactory()
+    client = ClientFactory.create()
     message_id = str(uuid.uuid4())
 
     # when correspondence says it sent the welcome email
@@ -211,7 +211,7 @@ def test_record_welcome_email_records_the_email_and_publishes_communication_reco
 
 def test_record_receipt_records_the_email_and_publishes_communication_recorded() -> None:
     # given a client
-    client = ClientFactory()
+    client = ClientFactory.create()
     message_id = str(uuid.uuid4())
 
     # when correspondence says it sent a receipt
@@ -254,9 +254,9 @@ def test_record_receipt_records_the_email_and_publishes_communication_recorded()
 
 def test_erase_client_deletes_the_client_leaves_a_tombstone_and_publishes_client_erased() -> None:
     # given a client with a communication, and another client
-    client = ClientFactory()
-    CommunicationFactory(client=client)
-    other = CommunicationFactory()
+    client = ClientFactory.create()
+    CommunicationFactory.create(client=client)
+    other = CommunicationFactory.create()
 
     # when its erasure is requested
     handlers.erase_client(

@@ -42,6 +42,7 @@ def test_a_disabled_listener_is_invisible_to_every_other_component(all_workers: 
     expected = REGISTRATION - Counter(
         [
             delivered("correspondence", "ClientCreated"),
+            ("correspondence", "send_email", "step", "sent", 1),
             published("correspondence", "WelcomeEmailSent"),
             delivered("crm", "WelcomeEmailSent"),
             published("crm", "CommunicationRecorded"),

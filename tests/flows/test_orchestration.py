@@ -45,6 +45,7 @@ REGISTRATION_TRACE = [
     sent("open_account"),
     done("sales", "open_account"),
     sent("send_welcome_email"),
+    ("correspondence", "send_email", "step", "sent", 1),
     done("correspondence", "send_welcome_email"),
     sent("record_welcome_email"),
     done("crm", "record_welcome_email"),
@@ -95,7 +96,7 @@ def test_registration_without_consent_skips_the_audience(all_workers: Any) -> No
     process = register(marketing_consent=False)
     flows.wait_for_status(process.id)
 
-    assert flows.trace_of(process.id) == [*REGISTRATION_TRACE[:9], REGISTRATION_TRACE[-1]]
+    assert flows.trace_of(process.id) == [*REGISTRATION_TRACE[:10], REGISTRATION_TRACE[-1]]
     assert AudienceMember.objects.count() == 0
 
 
@@ -122,6 +123,7 @@ def test_purchase_completes_and_repeating_its_order_ref_returns_the_original(
         sent("add_client_value"),
         done("crm", "add_client_value"),
         sent("send_receipt"),
+        ("correspondence", "send_email", "step", "sent", 1),
         done("correspondence", "send_receipt"),
         sent("record_receipt"),
         done("crm", "record_receipt"),
@@ -186,7 +188,7 @@ def test_a_command_published_twice_takes_effect_once(all_workers: Any) -> None:
 
     flows.wait_for_status(process.id)
 
-    assert flows.trace_of(process.id) == [*REGISTRATION_TRACE[:9], REGISTRATION_TRACE[-1]]
+    assert flows.trace_of(process.id) == [*REGISTRATION_TRACE[:10], REGISTRATION_TRACE[-1]]
     assert Client.objects.count() == 1
     assert ProcessedMessage.objects.filter(message_id=step.id).count() == 1
 

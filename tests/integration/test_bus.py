@@ -17,7 +17,8 @@ from kombu.exceptions import OperationalError
 
 from common import correlation
 from common.errors import ApplicationError, NotFound
-from correspondence.models import Message
+from correspondence import services as correspondence_services
+from correspondence.models import ERASED_RECIPIENT, Message
 from crm import handlers as crm_handlers
 from crm import services as crm_services
 from crm.models import Client, Communication
@@ -26,6 +27,7 @@ from integration.events import ClientCreated
 from integration.models import (
     AuditEntry,
     Delivery,
+    ErasedClientId,
     EventRecord,
     Process,
     ProcessedMessage,
@@ -34,6 +36,7 @@ from integration.models import (
 from marketing import services as marketing_services
 from sales import services as sales_services
 from sales.models import CommunicationReplica, CustomerReplica
+from tests.correspondence.mail import TransactionWatchingBackend
 from tests.integration.conftest import Broker, Sent
 from tests.integration.helpers import deliver_all, details_of, overdue, register, trace_of
 
@@ -319,6 +322,7 @@ def test_a_registration_completes_when_nothing_is_left_to_deliver() -> None:
         published("crm", "ClientCreated"),
         delivered("crm", "ClientRegistered"),
         delivered("correspondence", "ClientCreated"),
+        ("correspondence", "send_email", "step", "sent", 1),
         published("correspondence", "WelcomeEmailSent"),
         delivered("correspondence", "ClientCreated"),
         delivered("marketing", "ClientCreated"),
@@ -724,3 +728,137 @@ def test_disabling_a_paused_listener_skips_its_backlog_and_settles_the_processes
 )
 def test_redelivery_waits_t_times_two_to_the_sends_at_most_600(sends: int, base: float) -> None:
     assert bus.redeliver_after(sends) == base
+
+
+# --- sending email: after commit, its outcome in a transaction of its own ------------------------
+
+WELCOME = "correspondence.send_welcome_email"
+REGISTRATION_TRACE = [
+    started(),
+    published("integration", "ClientRegistered"),
+    published("crm", "ClientCreated"),
+    delivered("crm", "ClientRegistered"),
+    delivered("correspondence", "ClientCreated"),
+    ("correspondence", "send_email", "step", "sent", 1),
+    published("correspondence", "WelcomeEmailSent"),
+    delivered("correspondence", "ClientCreated"),
+    delivered("marketing", "ClientCreated"),
+    delivered("sales", "ClientCreated"),
+    published("crm", "CommunicationRecorded"),
+    delivered("crm", "WelcomeEmailSent"),
+    delivered("sales", "CommunicationRecorded"),
+    finished("completed"),
+]
+
+
+def deliver_until(listener: str) -> Delivery:
+    """Run the deliveries in order up to the listener's, and return it (not yet run)."""
+    for _ in range(20):
+        delivery = Delivery.objects.filter(status__in=bus.RUNNABLE).order_by(
+            "created_at", "listener"
+        )[0]
+        if delivery.listener == listener:
+            return delivery
+        assert bus.deliver(delivery_id=delivery.id) == "done"
+    raise AssertionError(f"no delivery to {listener}")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_welcome_email_is_sent_after_the_deliverys_transaction_commits(
+    settings: Any, mailoutbox: list[Any]
+) -> None:
+    # given a registration, and a mail server that notes whether a transaction is open
+    settings.EMAIL_BACKEND = "tests.correspondence.mail.TransactionWatchingBackend"
+    TransactionWatchingBackend.in_transaction.clear()
+    process = register()
+
+    # when every delivery runs
+    deliver_all()
+
+    # then the email went out once, with no transaction open, and WelcomeEmailSent was
+    # published in the transaction that recorded it sent
+    assert TransactionWatchingBackend.in_transaction == [False]
+    assert trace_of(process.id) == REGISTRATION_TRACE
+    message = Message.objects.get()
+    assert (message.status, message.attempts) == ("sent", 1)
+    assert [m.extra_headers["Message-ID"] for m in mailoutbox] == [message.message_id_header]
+    assert EventRecord.objects.get(name="WelcomeEmailSent").payload["message_id"] == str(message.id)
+
+
+def test_a_failed_send_keeps_the_delivery_open_and_its_retry_sends_the_same_message(
+    settings: Any, mailoutbox: list[Any]
+) -> None:
+    # given a registration at correspondence's welcome, and a mail server that refuses
+    process = register()
+    delivery = deliver_until(WELCOME)
+    settings.EMAIL_BACKEND = "tests.correspondence.mail.RefusingBackend"
+
+    # when the delivery runs
+    outcome = bus.deliver(delivery_id=delivery.id)
+
+    # then it waits for a retry, the send's error is traced, nothing is announced
+    assert outcome == "error: ConnectionRefusedError"
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == ("waiting", 1)
+    assert trace_of(process.id)[-1] == ("correspondence", "send_email", "retry", "error", 1)
+    assert details_of(process.id)[-1] == {
+        "listener": WELCOME,
+        "error": "ConnectionRefusedError",
+        "retry_in": 1.0,
+    }
+    queued = Message.objects.get()
+    assert queued.status == "failed"
+    assert ProcessedMessage.objects.filter(message_id=delivery.id).count() == 0
+    assert not EventRecord.objects.filter(name="WelcomeEmailSent").exists()
+
+    # and when the server is back and the delivery runs again
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    assert bus.deliver(delivery_id=delivery.id) == "done"
+
+    # then the same message goes out once, with its Message-ID, and the process completes
+    deliver_all()
+    message = Message.objects.get()
+    assert (message.id, message.status, message.attempts) == (queued.id, "sent", 2)
+    assert [m.extra_headers["Message-ID"] for m in mailoutbox] == [queued.message_id_header]
+    assert trace_of(process.id) == [
+        *REGISTRATION_TRACE[:5],
+        ("correspondence", "send_email", "retry", "error", 1),
+        ("correspondence", "send_email", "step", "sent", 2),
+        published("correspondence", "WelcomeEmailSent"),
+        delivered("correspondence", "ClientCreated", attempt=2),
+        *REGISTRATION_TRACE[8:],
+    ]
+
+
+def test_an_erasure_accepted_between_the_intent_and_the_send_cancels_it(
+    monkeypatch: pytest.MonkeyPatch, mailoutbox: list[Any]
+) -> None:
+    # given the client's erasure is accepted just after correspondence queued the welcome
+    process = register()
+    delivery = deliver_until(WELCOME)
+    queue = correspondence_services.message_queue
+
+    def queue_then_erasure_accepted(**kwargs: Any) -> Message:
+        message = queue(**kwargs)
+        ErasedClientId.objects.create(client_id=message.client_id)
+        return message
+
+    monkeypatch.setattr(correspondence_services, "message_queue", queue_then_erasure_accepted)
+
+    # when the delivery runs
+    assert bus.deliver(delivery_id=delivery.id) == "done"
+
+    # then nothing is sent or announced, and the message holds no personal data
+    assert mailoutbox == []
+    message = Message.objects.get()
+    assert (message.status, message.recipient, message.subject, message.body) == (
+        "cancelled",
+        ERASED_RECIPIENT,
+        "",
+        "",
+    )
+    assert trace_of(process.id)[-2:] == [
+        ("correspondence", "send_email", "step", "cancelled", 1),
+        delivered("correspondence", "ClientCreated"),
+    ]
+    assert not EventRecord.objects.filter(name="WelcomeEmailSent").exists()

@@ -16,6 +16,8 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError
 
 from common.errors import ApplicationError
+from correspondence import services as correspondence_services
+from correspondence.models import ERASED_RECIPIENT, Message, MessageStatus
 from crm import services as crm_services
 from crm.models import Client
 from integration import gateway
@@ -30,6 +32,7 @@ from integration.models import (
 )
 from integration.orchestrator import engine
 from marketing.models import AudienceMember
+from tests.correspondence.mail import TransactionWatchingBackend
 from tests.crm.factories import ClientFactory
 from tests.integration.conftest import Broker, Sent
 from tests.integration.helpers import details_of, overdue, register, trace_of
@@ -62,6 +65,7 @@ REGISTRATION_TRACE = [
     sent("open_account"),
     done("sales", "open_account"),
     sent("send_welcome_email"),
+    ("correspondence", "send_email", "step", "sent", 1),
     done("correspondence", "send_welcome_email"),
     sent("record_welcome_email"),
     done("crm", "record_welcome_email"),
@@ -189,7 +193,7 @@ def test_without_consent_the_audience_step_is_skipped() -> None:
 
     process.refresh_from_db()
     assert process.status == "completed"
-    assert trace_of(process.id) == [*REGISTRATION_TRACE[:9], REGISTRATION_TRACE[-1]]
+    assert trace_of(process.id) == [*REGISTRATION_TRACE[:10], REGISTRATION_TRACE[-1]]
     assert list(Step.objects.filter(process=process).values_list("name", flat=True)) == [
         "create_client",
         "open_account",
@@ -567,3 +571,194 @@ def test_answer_timeout_jitter_stays_within_twenty_percent(monkeypatch: pytest.M
         samples = [engine.answer_timeout(attempt) for _ in range(300)]
         assert all(min(600, 0.8 * base) <= s <= min(600, 1.2 * base) for s in samples)
         assert len(set(samples)) > (1 if base * 0.8 < 600 else 0)
+
+
+# --- sending email: after commit, its outcome in a transaction of its own ------------------------
+
+WATCHING_BACKEND = "tests.correspondence.mail.TransactionWatchingBackend"
+REFUSING_BACKEND = "tests.correspondence.mail.RefusingBackend"
+
+
+def send_email(status: str, attempt: int = 1) -> tuple[Any, ...]:
+    return ("correspondence", "send_email", "step", status, attempt)
+
+
+def run_until(process: Process, name: str) -> Step:
+    """Carry out the process's steps up to the one named, and return it (not yet run)."""
+    while (step := open_step(process)).name != name:
+        assert engine.step_execute(step_id=step.id) == "done"
+    return step
+
+
+class WorkerDied(BaseException):
+    """The worker's process ends here: nothing after it runs, no handler records it."""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_welcome_email_is_sent_after_the_steps_transaction_commits(
+    settings: Any, mailoutbox: list[Any]
+) -> None:
+    # given a registration, and a mail server that notes whether a transaction is open
+    settings.EMAIL_BACKEND = WATCHING_BACKEND
+    TransactionWatchingBackend.in_transaction.clear()
+    process = register()
+
+    # when each command is carried out as it arrives
+    outcomes = run_to_end(process)
+
+    # then the email went out once, with no transaction open (no lock held), and the trace has
+    # the send as its own entry, before the step counts as done
+    assert outcomes == ["done"] * 4
+    assert TransactionWatchingBackend.in_transaction == [False]
+    assert trace_of(process.id) == [*REGISTRATION_TRACE[:10], REGISTRATION_TRACE[-1]]
+    message = Message.objects.get()
+    assert (message.status, message.attempts) == (MessageStatus.SENT, 1)
+    assert [m.extra_headers["Message-ID"] for m in mailoutbox] == [message.message_id_header]
+    step = Step.objects.get(process=process, name="send_welcome_email")
+    assert step.result == {
+        "status": "sent",
+        "message_id": str(message.id),
+        "subject": "Welcome to Ensemble, Ada",
+        "sent_at": message.sent_at.isoformat() if message.sent_at else None,
+    }
+    assert ProcessedMessage.objects.filter(message_id=step.id).count() == 1
+
+
+def test_a_failed_send_is_retried_like_a_step_with_the_same_message_id(
+    settings: Any, mailoutbox: list[Any]
+) -> None:
+    # given a registration at its send step, and a mail server that refuses
+    process = register()
+    step = run_until(process, "send_welcome_email")
+    settings.EMAIL_BACKEND = REFUSING_BACKEND
+
+    # when the step is carried out
+    outcome = engine.step_execute(step_id=step.id)
+
+    # then the intent stays queued for a retry: the step waits, the send's error is traced
+    assert outcome == "error: ConnectionRefusedError"
+    step.refresh_from_db()
+    assert (step.status, step.attempts) == (StepStatus.WAITING, 1)
+    assert trace_of(process.id)[-2:] == [
+        sent("send_welcome_email"),
+        ("correspondence", "send_email", "retry", "error", 1),
+    ]
+    assert details_of(process.id)[-1] == {"error": "ConnectionRefusedError", "retry_in": 1.0}
+    queued = Message.objects.get()
+    assert (queued.status, queued.error) == (
+        MessageStatus.FAILED,
+        "ConnectionRefusedError: [Errno 111] Connection refused",
+    )
+    assert ProcessedMessage.objects.filter(message_id=step.id).count() == 0
+
+    # and when the server is back and the sweeper sends the command again
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    overdue(Step.objects.filter(pk=step.id))
+    engine.steps_sweep()
+    assert engine.step_execute(step_id=step.id) == "done"
+
+    # then the same message goes out once, with its Message-ID, and the process moves on
+    assert trace_of(process.id)[5:] == [
+        sent("send_welcome_email"),
+        ("correspondence", "send_email", "retry", "error", 1),
+        sent("send_welcome_email", 2),
+        send_email("sent", 2),
+        done("correspondence", "send_welcome_email", 2),
+        sent("record_welcome_email"),
+    ]
+    message = Message.objects.get()
+    assert (message.id, message.status, message.attempts) == (queued.id, MessageStatus.SENT, 2)
+    assert [m.extra_headers["Message-ID"] for m in mailoutbox] == [queued.message_id_header]
+    assert open_step(process).name == "record_welcome_email"
+
+
+def test_a_send_failing_every_attempt_fails_the_process(settings: Any) -> None:
+    # given a mail server that refuses every time
+    process = register()
+    step = run_until(process, "send_welcome_email")
+    settings.EMAIL_BACKEND = REFUSING_BACKEND
+
+    # when the step is carried out and retried until its attempts are spent
+    for _ in range(2):
+        engine.step_execute(step_id=step.id)
+        overdue(Step.objects.filter(pk=step.id))
+        engine.steps_sweep()
+    engine.step_execute(step_id=step.id)
+
+    # then the process fails visibly, naming the send
+    assert trace_of(process.id)[5:] == [
+        sent("send_welcome_email"),
+        ("correspondence", "send_email", "retry", "error", 1),
+        sent("send_welcome_email", 2),
+        ("correspondence", "send_email", "retry", "error", 2),
+        sent("send_welcome_email", 3),
+        ("correspondence", "send_email", "failure", "failed", 3),
+        finished("failed"),
+    ]
+    assert details_of(process.id)[-2] == {
+        "reason": "error",
+        "attempts": 3,
+        "error": "ConnectionRefusedError",
+    }
+    assert Message.objects.get().status == MessageStatus.FAILED
+
+
+def test_a_step_run_again_after_a_crash_mid_send_sends_its_message_again_with_the_same_id(
+    monkeypatch: pytest.MonkeyPatch, mailoutbox: list[Any]
+) -> None:
+    # given the worker died after the server accepted the email, before recording it
+    process = register()
+    step = run_until(process, "send_welcome_email")
+    with monkeypatch.context() as patch:
+        patch.setattr(correspondence_services, "_record_outcome", crash)
+        with pytest.raises(WorkerDied):
+            engine.step_execute(step_id=step.id)
+    claimed = Message.objects.get()
+    assert (claimed.status, len(mailoutbox)) == (MessageStatus.SENDING, 1)
+    assert trace_of(process.id)[-1] == sent("send_welcome_email")
+
+    # when its claim has lapsed and a copy of the command arrives
+    Message.objects.update(sending_since=timezone.now() - timedelta(hours=1))
+    assert engine.step_execute(step_id=step.id) == "done"
+
+    # then the one message is sent again, with the same Message-ID (the only repeat there is)
+    message = Message.objects.get()
+    assert (message.id, message.status, message.attempts) == (claimed.id, MessageStatus.SENT, 2)
+    assert [m.extra_headers["Message-ID"] for m in mailoutbox] == [claimed.message_id_header] * 2
+    assert trace_of(process.id)[-3:] == [
+        send_email("sent"),
+        done("correspondence", "send_welcome_email"),
+        sent("record_welcome_email"),
+    ]
+
+
+def crash(*args: Any) -> None:
+    raise WorkerDied
+
+
+def test_an_erasure_accepted_before_the_send_cancels_it_and_nothing_is_recorded(
+    mailoutbox: list[Any],
+) -> None:
+    # given a registration at its send step when the client's erasure is accepted
+    process = register()
+    step = run_until(process, "send_welcome_email")
+    gateway.client_erase(client_id=process.client_id, initiator=gateway.SYSTEM)
+
+    # when the step is carried out
+    assert engine.step_execute(step_id=step.id) == "done"
+
+    # then nothing is sent, the message holds no personal data, and there is nothing to record
+    assert mailoutbox == []
+    message = Message.objects.get()
+    assert (message.status, message.recipient, message.subject, message.body) == (
+        MessageStatus.CANCELLED,
+        ERASED_RECIPIENT,
+        "",
+        "",
+    )
+    assert trace_of(process.id)[5:] == [
+        sent("send_welcome_email"),
+        send_email("cancelled"),
+        done("correspondence", "send_welcome_email"),
+        finished("completed"),
+    ]

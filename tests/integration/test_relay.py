@@ -34,7 +34,7 @@ def a_message(on_failure: Callable[[], None] | None = None, **fields: Any) -> re
 SENT = Sent("integration.run_step", ["step-1"], "crm", "process-1")
 
 
-def test_send_now_publishes_once_without_retry(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_send_now_publishes_once_without_retry_or_result(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[tuple[str, dict[str, Any]]] = []
     monkeypatch.setattr(
         relay.app, "send_task", lambda name, **options: calls.append((name, options))
@@ -51,6 +51,7 @@ def test_send_now_publishes_once_without_retry(monkeypatch: pytest.MonkeyPatch) 
                 "headers": {"correlation_id": "process-1"},
                 "retry": False,
                 "expires": 5.0,
+                "ignore_result": True,
             },
         )
     ]

@@ -27,7 +27,8 @@ def ran(monkeypatch: pytest.MonkeyPatch) -> list[str]:
             runner.Job("later", every=5.0, run=lambda: calls.append("later"), next_at=100.0),
         ],
     )
-    monkeypatch.setattr(runner, "close_old_connections", lambda: calls.append("close"))
+    monkeypatch.setattr(runner, "close_connections", lambda: calls.append("close"))
+    monkeypatch.setattr(runner, "launch", runner.run_once)  # inline: the order is exact
     return calls
 
 

@@ -50,6 +50,15 @@ def context(
     )
 
 
+def delivered(queued: dict[str, Any]) -> dict[str, Any]:
+    """A sending step's work after commit, as the engine runs it: the result it settles with."""
+    settled: list[tuple[str, dict[str, Any]]] = []
+    steps.deliver_email(queued, lambda status, result: settled.append((status, result)))
+    [(status, result)] = settled
+    assert status == result["status"]
+    return result
+
+
 def test_the_definitions_name_each_step_and_its_component() -> None:
     assert {d.kind: [(s.name, s.component) for s in d.steps] for d in all_definitions()} == {
         "client_registration": [
@@ -94,6 +103,28 @@ def test_the_audience_is_synced_only_when_consent_or_email_changes(
     assert (following[1].name if following else None) == ("sync_audience" if applies else None)
 
 
+@pytest.mark.parametrize(
+    ("kind", "sending", "status", "following"),
+    [
+        ("client_registration", "send_welcome_email", "sent", "record_welcome_email"),
+        ("client_registration", "send_welcome_email", "cancelled", "add_to_audience"),
+        ("purchase", "send_receipt", "sent", "record_receipt"),
+        ("purchase", "send_receipt", "cancelled", None),
+    ],
+)
+def test_an_email_is_recorded_only_when_it_was_sent(
+    kind: str, sending: str, status: str, following: str | None
+) -> None:
+    definition = definition_for(kind)
+    position = [s.name for s in definition.steps].index(sending) + 1
+    results = {sending: {"status": status}}
+
+    after = definition.next_step(position, context(None, results, marketing_consent=True))
+
+    assert (after[1].name if after else None) == following
+    assert definition.step(sending).after_commit is not None
+
+
 # --- registration ---------------------------------------------------------------------------------
 
 
@@ -103,7 +134,9 @@ def test_registration_commands_create_open_send_and_record() -> None:
 
     results["create_client"] = steps.create_client(context(client_id, **PROFILE))
     results["open_account"] = steps.open_account(context(client_id))
-    results["send_welcome_email"] = steps.send_welcome_email(context(client_id, **PROFILE))
+    queued = steps.send_welcome_email(context(client_id, **PROFILE))
+    assert (queued, len(mail.outbox)) == ({"message_id": str(Message.objects.get().id)}, 0)
+    results["send_welcome_email"] = delivered(queued)
     results["record_welcome_email"] = steps.record_welcome_email(
         context(client_id, results, **PROFILE)
     )
@@ -131,6 +164,7 @@ def test_registration_commands_create_open_send_and_record() -> None:
         "create_client": {"version": 1},
         "open_account": {},
         "send_welcome_email": {
+            "status": "sent",
             "message_id": str(message.id),
             "subject": "Welcome to Ensemble, Ada",
             "sent_at": message.sent_at.isoformat() if message.sent_at else None,
@@ -145,7 +179,7 @@ def test_a_repeated_registration_command_has_one_effect() -> None:
 
     for _ in range(2):
         steps.create_client(context(client_id, **PROFILE))
-        steps.send_welcome_email(context(client_id, **PROFILE))
+        delivered(steps.send_welcome_email(context(client_id, **PROFILE)))
 
     assert (Client.objects.count(), Message.objects.count(), len(mail.outbox)) == (1, 1, 1)
 
@@ -165,7 +199,7 @@ def test_purchase_commands_record_add_value_and_send_the_receipt_to_crms_address
 
     results["record_purchase"] = steps.record_purchase(context(client.id, **order))
     results["add_client_value"] = steps.add_client_value(context(client.id, **order))
-    results["send_receipt"] = steps.send_receipt(context(client.id, results, **order))
+    results["send_receipt"] = delivered(steps.send_receipt(context(client.id, results, **order)))
     results["record_receipt"] = steps.record_receipt(context(client.id, results, **order))
 
     purchase = Purchase.objects.get()

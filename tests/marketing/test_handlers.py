@@ -76,7 +76,7 @@ def test_sync_audience_on_a_newer_client_updated_withdrawing_consent_makes_the_c
     None
 ):
     # given a member at version 1
-    member = AudienceMemberFactory(email="ada@example.com", consent=True, client_version=1)
+    member = AudienceMemberFactory.create(email="ada@example.com", consent=True, client_version=1)
 
     # when ClientUpdated at version 2 withdraws consent
     event = client_state(
@@ -92,7 +92,7 @@ def test_sync_audience_on_a_newer_client_updated_withdrawing_consent_makes_the_c
 
 def test_sync_audience_ignores_a_stale_client_updated() -> None:
     # given a member who left at version 3
-    member = AudienceMemberFactory(email="ada@example.com", consent=False, client_version=3)
+    member = AudienceMemberFactory.create(email="ada@example.com", consent=False, client_version=3)
     AudienceMember.objects.filter(pk=member.pk).update(left_at=member.joined_at)
     before = membership(member)
 
@@ -112,10 +112,10 @@ def test_sync_audience_ignores_a_stale_client_updated() -> None:
 
 def test_erase_client_removes_the_memberships_and_blanks_the_converted_leads() -> None:
     # given a client in the audience, converted from a lead, and another member
-    member = AudienceMemberFactory()
-    lead = LeadFactory(converted_client_id=member.client_id)
-    other = AudienceMemberFactory()
-    other_lead = LeadFactory()
+    member = AudienceMemberFactory.create()
+    lead = LeadFactory.create(converted_client_id=member.client_id)
+    other = AudienceMemberFactory.create()
+    other_lead = LeadFactory.create()
 
     # when ClientErased arrives
     handlers.erase_client(sender=ClientErased, event=ClientErased(client_id=str(member.client_id)))

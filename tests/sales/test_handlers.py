@@ -51,7 +51,7 @@ def client_state(
         client_id=str(client_id),
         client_version=version,
         registered_at=REGISTERED_AT,
-        **profile,  # type: ignore[arg-type]
+        **profile,
     )
 
 
@@ -97,8 +97,8 @@ def test_replicate_client_on_client_created_copies_the_profile_and_opens_the_acc
 
 def test_replicate_client_on_a_newer_client_updated_brings_the_replica_up_to_date() -> None:
     # given sales holds version 1 of a client and its account
-    replica = CustomerReplicaFactory(client_version=1, last_name="Lovelace")
-    CustomerAccountFactory(client_id=replica.client_id)
+    replica = CustomerReplicaFactory.create(client_version=1, last_name="Lovelace")
+    CustomerAccountFactory.create(client_id=replica.client_id)
 
     # when ClientUpdated at version 2 arrives
     event = client_state(
@@ -119,7 +119,7 @@ def test_replicate_client_on_a_newer_client_updated_brings_the_replica_up_to_dat
 
 def test_replicate_client_ignores_a_stale_client_updated() -> None:
     # given sales holds version 3 of a client
-    replica = CustomerReplicaFactory(client_version=3, last_name="King")
+    replica = CustomerReplicaFactory.create(client_version=3, last_name="King")
     before = replica_row(replica.client_id)
 
     # when ClientUpdated at version 2 arrives late
@@ -210,7 +210,7 @@ def test_record_purchase_records_it_and_publishes_purchase_recorded() -> None:
 
 def test_record_purchase_of_an_order_already_recorded_publishes_nothing() -> None:
     # given the order is already recorded
-    recorded = PurchaseFactory(order_ref="ORD-00001")
+    recorded = PurchaseFactory.create(order_ref="ORD-00001")
 
     # when it is posted again
     handlers.record_purchase(sender=PurchaseRequested, event=purchase_requested(recorded.client_id))
@@ -225,13 +225,13 @@ def test_record_purchase_of_an_order_already_recorded_publishes_nothing() -> Non
 
 def test_erase_client_removes_the_replicas_the_account_and_the_purchases() -> None:
     # given sales holds a client's replica, communications, account and purchase, and another's
-    replica = CustomerReplicaFactory()
+    replica = CustomerReplicaFactory.create()
     client_id = replica.client_id
-    CommunicationReplicaFactory(client_id=client_id)
-    CustomerAccountFactory(client_id=client_id)
-    PurchaseFactory(client_id=client_id)
-    other = CustomerReplicaFactory()
-    other_purchase = PurchaseFactory(client_id=other.client_id)
+    CommunicationReplicaFactory.create(client_id=client_id)
+    CustomerAccountFactory.create(client_id=client_id)
+    PurchaseFactory.create(client_id=client_id)
+    other = CustomerReplicaFactory.create()
+    other_purchase = PurchaseFactory.create(client_id=other.client_id)
 
     # when ClientErased arrives
     handlers.erase_client(sender=ClientErased, event=ClientErased(client_id=str(client_id)))

@@ -220,7 +220,10 @@ class TcpProxy:
                     ).start()
 
     def _pump(
-        self, source: socket.socket, target: socket.socket, pair: tuple[socket.socket, ...]
+        self,
+        source: socket.socket,
+        target: socket.socket,
+        pair: tuple[socket.socket, socket.socket],
     ) -> None:
         try:
             while chunk := source.recv(65536):
@@ -229,7 +232,7 @@ class TcpProxy:
         except OSError:
             pass
         with self._lock:
-            self._pairs.discard(pair)  # type: ignore[arg-type]
+            self._pairs.discard(pair)
         for sock in pair:
             _close(sock)
 
@@ -382,7 +385,7 @@ class SmtpServer:
             return
         reader = sock.makefile("rb")
         sock.sendall(b"220 chaos.invalid ESMTP\r\n")
-        sender, recipients = "", []
+        sender, recipients = "", list[str]()
         while line := reader.readline():
             verb = line[:4].upper()
             if verb in (b"EHLO", b"HELO"):

@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
 from staff import demo
-from staff.teams import TEAMS, teams_ensure
+from staff.teams import CHANGE_CLIENT, ERASE_CLIENT, EXPORT_CLIENTS, TEAMS, teams_ensure
 
 pytestmark = pytest.mark.django_db
 
@@ -43,6 +43,20 @@ def test_what_each_team_may_do() -> None:
         "integration.change_runtimemode",
     } <= permissions_of("Operations")
     assert "crm.add_client" not in permissions_of("Sales") | permissions_of("Operations")
+
+
+def test_who_may_change_erase_and_export_clients() -> None:
+    teams = ("Marketing", "Sales", "Customer Relations", "Operations")
+    allowed = {
+        permission: {team for team in teams if permission in permissions_of(team)}
+        for permission in (CHANGE_CLIENT, ERASE_CLIENT, EXPORT_CLIENTS)
+    }
+
+    assert allowed == {
+        CHANGE_CLIENT: {"Marketing", "Customer Relations"},
+        ERASE_CLIENT: {"Customer Relations", "Operations"},
+        EXPORT_CLIENTS: {"Marketing"},
+    }
 
 
 def test_ensuring_the_teams_again_keeps_what_an_administrator_added() -> None:

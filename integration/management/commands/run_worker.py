@@ -9,6 +9,7 @@ answered at once (a busy component does not look down).
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import socket
@@ -22,6 +23,12 @@ from django.core.management.base import BaseCommand, CommandError
 from config.celery import COMPONENTS, app, lookup_queue
 
 GRACE_SECONDS = 20
+ROLES = ("commands", "lookups")
+RESTART_FIRST_DELAY = 1.0
+RESTART_MAX_DELAY = 30.0
+HEALTHY_AFTER = 60.0  # seconds a restarted worker runs before its next restart is quick again
+
+logger = logging.getLogger(__name__)
 
 
 def parse_components(raw: str) -> list[str]:
@@ -71,7 +78,8 @@ class Command(BaseCommand):
         )
 
     def _supervise(self, options: dict[str, Any]) -> int:
-        """Run both workers; a signal stops both, and so does either one ending."""
+        """Run both workers until a signal stops them. A worker that exits on its own is started
+        again after a pause: 1 s, doubling up to 30 s, back to 1 s once it has run for a minute."""
         base = [
             sys.executable,
             "manage.py",
@@ -83,7 +91,7 @@ class Command(BaseCommand):
             "--loglevel",
             options["loglevel"],
         ]
-        children = [subprocess.Popen([*base, "--role", role]) for role in ("commands", "lookups")]
+        children = [SupervisedWorker([*base, "--role", role], role) for role in ROLES]
         stopping = False
 
         def request_stop(signum: int, frame: object) -> None:
@@ -92,16 +100,60 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGTERM, request_stop)
         signal.signal(signal.SIGINT, request_stop)
-        while not stopping and all(child.poll() is None for child in children):
+        for child in children:
+            child.start()
+        while not stopping:
+            for child in children:
+                child.watch(time.monotonic())
             time.sleep(0.2)
-        for child in children:
+        running = [child.popen for child in children if child.popen and child.popen.poll() is None]
+        for popen in running:
             with contextlib.suppress(ProcessLookupError):
-                child.send_signal(signal.SIGTERM)
+                popen.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + GRACE_SECONDS
-        for child in children:
+        for popen in running:
             try:
-                child.wait(timeout=max(0.1, deadline - time.monotonic()))
+                popen.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
-        return 0 if stopping else 1
+                popen.kill()
+                popen.wait()
+        return 0
+
+
+class SupervisedWorker:
+    """One Celery worker process of `run_worker`, started again whenever it exits."""
+
+    def __init__(self, command: list[str], role: str) -> None:
+        self.command = command
+        self.role = role
+        self.popen: subprocess.Popen[bytes] | None = None
+        self.started_at = 0.0
+        self.delay = RESTART_FIRST_DELAY
+        self.restart_at: float | None = None
+
+    def start(self) -> None:
+        self.popen = subprocess.Popen(self.command)
+        self.started_at = time.monotonic()
+        self.restart_at = None
+
+    def watch(self, now: float) -> None:
+        if self.restart_at is not None:
+            if now >= self.restart_at:
+                logger.warning("restarting the %s worker", self.role)
+                self.start()
+            return
+        assert self.popen is not None
+        code = self.popen.poll()
+        if code is None:
+            if now - self.started_at >= HEALTHY_AFTER:
+                self.delay = RESTART_FIRST_DELAY
+            return
+        logger.error(
+            "the %s worker (pid %s) exited with %s; restarting it in %.0f s",
+            self.role,
+            self.popen.pid,
+            code,
+            self.delay,
+        )
+        self.restart_at = now + self.delay
+        self.delay = min(self.delay * 2, RESTART_MAX_DELAY)
