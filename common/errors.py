@@ -36,3 +36,15 @@ class NotFound(ApplicationError):
 class Conflict(ApplicationError):
     status = 409
     title = "Conflict"
+
+
+class Unavailable(ApplicationError):
+    """No component can answer as asked right now; the caller may try again after
+    `retry_after` seconds."""
+
+    status = 503
+    title = "Service unavailable"
+
+    def __init__(self, detail: str, *, retry_after: int = 1, **kwargs: Any) -> None:
+        super().__init__(detail, **kwargs)
+        self.retry_after = retry_after

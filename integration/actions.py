@@ -8,6 +8,7 @@ up into them).
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 from uuid import UUID
 
@@ -15,7 +16,7 @@ from django.conf import settings
 from django.db import transaction
 
 from integration import bus
-from integration.choreography import replicas, switches
+from integration.choreography import reconcile, replicas, switches
 from integration.core import lifecycle, modes
 from integration.models import AuditEntry, Delivery, IntegrationMode, Process, Step
 from integration.orchestrator import engine
@@ -92,6 +93,23 @@ def mode_switch(*, mode: str, changed_by: str = "") -> str:
         if before != mode:
             _audit(by=changed_by, action="mode.switch", target=mode, detail={"from": before})
     return mode
+
+
+def replicas_repair(*, by: str) -> reconcile.Reconciliation:
+    """Compare every replica with its owner and send each difference the owner's current state,
+    to the lagging listener alone (the deliveries go out after commit)."""
+    found = reconcile.replicas_compare()
+    with transaction.atomic():
+        repaired = reconcile.replicas_repair(differences=found.differences)
+        done = dataclasses.replace(found, repaired=repaired)
+        reconcile.reconcile_record(reconciliation=done, by=by)
+        _audit(
+            by=by,
+            action="replicas.repair",
+            target="",
+            detail={"differences": found.counts(), "repaired": repaired},
+        )
+    return done
 
 
 def mode_apply_environment() -> str:

@@ -37,7 +37,7 @@ from common.errors import ApplicationError, NotFound
 from integration.core import lifecycle, relay
 from integration.core.erasure import ERASURE_EVENTS
 from integration.core.trace import lock_process, trace_record
-from integration.events import EVENT_TYPES, Event
+from integration.events import EVENT_TYPES, ClientState, Event
 from integration.models import (
     DELIVERY_OPEN,
     DELIVERY_RUNNABLE,
@@ -176,6 +176,9 @@ def publish(event: Event, *, source: str) -> EventRecord:
         client_id=event.client_id,
         payload={} if erased else event.payload(),
     )
+    if process_id and isinstance(event, ClientState) and not erased:
+        # crm changed the client for this process: the version a shop may read its write at.
+        Process.objects.filter(pk=process_id).update(client_version=event.client_version)
     deliveries = [] if erased else _deliveries_for(event, record)
     Delivery.objects.bulk_create(deliveries)
     if process_id:
@@ -593,6 +596,36 @@ def _resend(delivery: Delivery) -> None:
     delivery.runs = 0
     delivery.save()
     relay.send_after_commit(_outgoing(delivery))
+
+
+def publish_to(event: Event, *, listener: str, source: str) -> Delivery | None:
+    """Record an event for one listener only (a replica repair: the others hold it already),
+    inside the caller's transaction; the delivery goes on the broker after commit. The switch is
+    honoured as for any event: held while paused, nothing while disabled. Nothing is sent about an
+    erased client but its erasure."""
+    entry = _registry.get(listener)
+    if entry is None or entry.event != event.name:
+        raise ApplicationError(f"{listener} does not listen to {event.name}")
+    if _is_erased(event.client_id) and event.name not in ERASURE_EVENTS:
+        return None
+    switches = dict(
+        ListenerSwitch.objects.filter(listener=listener).values_list("listener", "state")
+    )
+    if switches.get(listener) == ListenerState.DISABLED:
+        return None
+    record = EventRecord.objects.create(
+        name=event.name,
+        schema_version=event.schema_version,
+        source=source,
+        client_id=event.client_id,
+        payload=event.payload(),
+    )
+    delivery = entry.record(type(event), record, switches)
+    assert delivery is not None  # enabled or paused: the listener answers with its delivery
+    delivery.save()
+    if delivery.status == DeliveryStatus.SENT:
+        relay.send_after_commit(_outgoing(delivery))
+    return delivery
 
 
 def release_held(*, listener: str) -> int:

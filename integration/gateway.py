@@ -31,6 +31,7 @@ from integration.choreography import details as replica_details
 from integration.choreography import replicas
 from integration.choreography import start as choreography_start
 from integration.core import lifecycle, modes
+from integration.core.details import ReplicaBehind
 from integration.models import (
     ApiToken,
     ErasedClientId,
@@ -85,7 +86,7 @@ COMMUNICATION_SHARERS: dict[str, Callable[[Communication], None]] = {
     IntegrationMode.ORCHESTRATION: lambda communication: None,  # crm holds the only copy
     IntegrationMode.CHOREOGRAPHY: replicas.communication_share,
 }
-DETAIL_READERS: dict[str, Callable[[UUID], dict[str, Any]]] = {
+DETAIL_READERS: dict[str, Callable[[UUID, int | None], dict[str, Any]]] = {
     IntegrationMode.ORCHESTRATION: orchestrated_details.details_orchestrated,
     IntegrationMode.CHOREOGRAPHY: replica_details.details_choreographed,
 }
@@ -312,11 +313,15 @@ def client_find_by_email(*, email: str) -> list[dict[str, Any]]:
     ]
 
 
-def client_details(*, client_id: UUID) -> dict[str, Any]:
-    """Profile, communications and purchases, one shape in both modes (see shop-api.md)."""
+def client_details(*, client_id: UUID, min_version: int | None = None) -> dict[str, Any]:
+    """Profile, communications and purchases, one shape in both modes (see shop-api.md); asked
+    for a version, at that version or newer (read your own writes), or Unavailable."""
     _require_known(client_id)
     mode = modes.mode_get()
-    return DETAIL_READERS[mode](client_id)
+    try:
+        return DETAIL_READERS[mode](client_id, min_version)
+    except ReplicaBehind:
+        return orchestrated_details.details_from_crm(client_id, min_version, mode=mode)
 
 
 # --- staff writes that are not processes ----------------------------------------------------------

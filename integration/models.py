@@ -94,6 +94,9 @@ class Process(models.Model):
     last_activity_at = models.DateTimeField(auto_now_add=True)
     trace_count = models.PositiveIntegerField(default=0, editable=False)
     current_step = models.CharField(max_length=60, blank=True)
+    # crm's version of the client once this process changed it there (registration, update): what
+    # a shop passes as ?min_version= to read its own write.
+    client_version = models.PositiveBigIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["-started_at"]
@@ -367,6 +370,29 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor} {self.action} {self.target}"
+
+
+class ReconcileRun(models.Model):
+    """One comparison of the replicas with their owner (`manage.py reconcile`, the scheduler):
+    the differences it found per replica, and how many it repaired."""
+
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField()
+    by = models.CharField(max_length=150)
+    clients = models.PositiveIntegerField(default=0, help_text="clients compared")
+    # {"sales.customers": 2, ...}: only the replicas the mode keeps were compared.
+    differences = models.JSONField(default=dict, blank=True)
+    repaired = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"{self.started_at:%Y-%m-%d %H:%M:%S} {self.total} differences"
+
+    @property
+    def total(self) -> int:
+        return sum(self.differences.values())
 
 
 # --- the shop API: idempotency and webhooks -------------------------------------------------------

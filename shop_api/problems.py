@@ -9,7 +9,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-from common.errors import ApplicationError
+from common.errors import ApplicationError, Unavailable
 from common.outages import RETRY_AFTER_SECONDS
 
 PROBLEM_TYPE = "https://ensemble.invalid/problems/"
@@ -67,7 +67,10 @@ def api_exception_handler(error: Exception, context: dict[str, Any]) -> Response
     """DRF's exception handler, answering problem+json for every error."""
     if isinstance(error, ApplicationError):
         body = problem(error.status, error.detail, errors=error.errors, extra=error.extra)
-        return Response(body, status=error.status, content_type=CONTENT_TYPE)
+        answer = Response(body, status=error.status, content_type=CONTENT_TYPE)
+        if isinstance(error, Unavailable):
+            answer["Retry-After"] = str(error.retry_after)
+        return answer
     if isinstance(error, Http404):
         error = exceptions.NotFound()
     response = exception_handler(error, context)

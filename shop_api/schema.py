@@ -50,6 +50,7 @@ class WebhookEvent(serializers.Serializer):
     process_id = serializers.UUIDField()
     kind = serializers.ChoiceField(choices=ProcessKind.choices)
     client_id = serializers.UUIDField()
+    client_version = serializers.IntegerField(allow_null=True)
     status = serializers.ChoiceField(choices=ProcessStatus.choices)
     at = serializers.DateTimeField()
 

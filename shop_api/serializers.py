@@ -17,7 +17,7 @@ from common.components import COMPONENTS
 from integration.gateway import CHANNELS, CURRENCY_PATTERN, ORDER_REF_LIMIT, PROFILE_LIMITS
 from integration.models import IntegrationMode, ProcessKind, ProcessStatus, TraceKind
 
-SOURCES = ["orchestrator", "sales-replica"]
+SOURCES = ["orchestrator", "sales-replica", "crm"]
 
 
 # --- strict request fields ------------------------------------------------------------------------
@@ -163,6 +163,15 @@ class PurchaseOrder(ObjectSerializer):
         return amount
 
 
+class DetailsQuery(serializers.Serializer):
+    min_version = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        help_text="Answer at this version of the client or newer (a `client_version` from a "
+        "process or webhook): read your own writes",
+    )
+
+
 class ClientSearch(serializers.Serializer):
     email = StrictCharField(max_length=254)
     page = serializers.IntegerField(min_value=1, required=False)
@@ -203,6 +212,11 @@ class ProcessOut(serializers.Serializer):
     status = serializers.ChoiceField(choices=ProcessStatus.choices)
     correlation_id = serializers.UUIDField()
     client_id = serializers.UUIDField()
+    client_version = serializers.IntegerField(
+        allow_null=True,
+        help_text="crm's version of the client once this process changed it there "
+        "(registration, update); pass it as ?min_version= to read your own write",
+    )
     started_at = serializers.DateTimeField()
     finished_at = serializers.DateTimeField(allow_null=True)
     trace = TraceEntryOut(many=True, help_text="Ordered by seq")
@@ -226,6 +240,11 @@ class ServedBy(serializers.Serializer):
     # `source` is a Field attribute: the field of that name is declared in get_fields.
     mode = serializers.ChoiceField(choices=IntegrationMode.choices)
     as_of = serializers.DateTimeField(allow_null=True)
+    version = serializers.IntegerField(
+        allow_null=True,
+        help_text="crm's version of the client that the profile reflects (null when crm's part "
+        "is unavailable)",
+    )
     unavailable = serializers.ListField(child=serializers.ChoiceField(choices=COMPONENTS))
 
     def get_fields(self) -> dict[str, serializers.Field]:

@@ -42,6 +42,7 @@ from shop_api.serializers import (
     ClientSummaryOut,
     ClientUpdate,
     ConflictProblem,
+    DetailsQuery,
     ProcessOut,
     ProcessStarted,
     PurchaseOrder,
@@ -248,6 +249,14 @@ def _valid(serializer_class: type, data: Any) -> dict[str, Any]:
     return dict(payload.validated_data)
 
 
+DETAILS_PARAMETERS = [
+    OpenApiParameter(
+        "min_version",
+        {"type": "integer", "minimum": 1},
+        description="Answer at this version of the client or newer (read your own writes): "
+        "`client_version` from a process or webhook",
+    ),
+]
 SEARCH_PARAMETERS = [
     OpenApiParameter(
         "email",
@@ -309,11 +318,19 @@ class ClientView(ShopAPIView):
             "client_details",
             "Client details (synchronous lookup)",
             success={200: ClientDetailsOut},
-            errors={404: ERRORS[404]},
+            errors={
+                400: "`min_version` is not a whole number of at least 1",
+                404: ERRORS[404],
+                503: "No component could answer at `min_version` within LOOKUP_TIMEOUT, or the "
+                "database is unreachable: retry after Retry-After seconds",
+            },
+            query=DETAILS_PARAMETERS,
         )
     )
     def get(self, request: Request, client_id: UUID) -> Response:
-        return Response(gateway.client_details(client_id=client_id))
+        query = _valid(DetailsQuery, request.query_params.dict())
+        details = gateway.client_details(client_id=client_id, min_version=query.get("min_version"))
+        return Response(details)
 
     @extend_schema(
         **operation(

@@ -90,6 +90,7 @@ def process_status_changed(sender: Any, process: Process, status: str, **kwargs:
             "process_id": str(process.id),
             "kind": process.kind,
             "client_id": str(process.client_id),
+            "client_version": process.client_version,
             "status": status,
             "at": now.isoformat(),
         },

@@ -1,21 +1,23 @@
-"""Client details, choreographed: sales answers from its replica alone; crm is not asked."""
+"""Client details, choreographed: sales answers from its replica alone."""
 
 from __future__ import annotations
 
 from typing import Any
 from uuid import UUID
 
-from common.errors import NotFound
-from integration.core.details import compose, purchases_of
+from integration.core.details import ReplicaBehind, compose, purchases_of
 from integration.models import IntegrationMode
 from sales import selectors as sales_selectors
 
 
-def details_choreographed(client_id: UUID) -> dict[str, Any]:
-    """Sales answers from its replica alone, saying how fresh it is; crm is not asked."""
+def details_choreographed(client_id: UUID, min_version: int | None = None) -> dict[str, Any]:
+    """Sales answers from its replica alone, saying how fresh it is; crm is not asked. A replica
+    without the client, or behind the version asked for, raises ReplicaBehind."""
     replica = sales_selectors.customer_replica_get(client_id=client_id)
     if replica is None:
-        raise NotFound("No client with this id.")  # ClientCreated has not reached sales yet
+        raise ReplicaBehind("ClientCreated has not reached sales yet")
+    if min_version is not None and replica.client_version < min_version:
+        raise ReplicaBehind(f"the replica is at version {replica.client_version}")
     profile = {
         "email": replica.email,
         "first_name": replica.first_name,
@@ -43,6 +45,7 @@ def details_choreographed(client_id: UUID) -> dict[str, Any]:
             "mode": IntegrationMode.CHOREOGRAPHY.value,
             "source": "sales-replica",
             "as_of": replica.as_of.isoformat(),
+            "version": replica.client_version,
             "unavailable": [],
         },
     )

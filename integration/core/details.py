@@ -10,6 +10,15 @@ from sales import selectors as sales_selectors
 PROFILE_KEYS = ("email", "first_name", "last_name", "phone", "company", "registered_at")
 
 
+class ReplicaBehind(Exception):
+    """The replica has not received the client yet, or not at the version asked for: the
+    gateway asks the owner instead."""
+
+
+def at_version(min_version: int | None) -> str:
+    return f" at version {min_version}" if min_version is not None else ""
+
+
 def compose(
     *,
     client_id: UUID,

@@ -48,6 +48,9 @@ class StepDefinition:
     run: Callable[[StepContext], dict[str, Any]]
     applies: Callable[[StepContext], bool] = field(default=always)
     after_commit: AfterCommit | None = None
+    # The step changes the client's profile in crm: its result's "version" becomes the
+    # process's client_version (what the shop may read its own write at).
+    versions_client: bool = False
 
 
 @dataclass(frozen=True)
@@ -87,7 +90,7 @@ DEFINITIONS: dict[str, ProcessDefinition] = {
     ProcessKind.CLIENT_REGISTRATION: ProcessDefinition(
         ProcessKind.CLIENT_REGISTRATION,
         (
-            StepDefinition("create_client", "crm", c.create_client),
+            StepDefinition("create_client", "crm", c.create_client, versions_client=True),
             StepDefinition("open_account", "sales", c.open_account),
             StepDefinition(
                 "send_welcome_email",
@@ -113,7 +116,7 @@ DEFINITIONS: dict[str, ProcessDefinition] = {
     ProcessKind.CLIENT_UPDATE: ProcessDefinition(
         ProcessKind.CLIENT_UPDATE,
         (
-            StepDefinition("update_client", "crm", c.update_client),
+            StepDefinition("update_client", "crm", c.update_client, versions_client=True),
             StepDefinition("sync_audience", "marketing", c.sync_audience, audience_touched),
         ),
     ),

@@ -27,8 +27,10 @@ from common.errors import ApplicationError, NotFound
 from integration.core import lifecycle, relay
 from integration.core.trace import lock_process, trace_record
 from integration.models import (
+    ErasedClientId,
     Process,
     ProcessedMessage,
+    ProcessKind,
     ProcessStatus,
     Step,
     StepStatus,
@@ -194,6 +196,8 @@ def _execute_locked(step_id: UUID, process_id: UUID) -> str | tuple[AfterCommit,
     step = Step.objects.get(pk=step_id)
     if step.status not in ACTIVE:
         return f"ignored: step is {step.status}"
+    if _erased_meanwhile(process):
+        return _stop_for_erasure(process)
     definition = definition_for(process.kind).step(step.name)
     effect = definition.after_commit
     # With work after commit, the processed record is written with its outcome: a retry after a
@@ -207,6 +211,20 @@ def _execute_locked(step_id: UUID, process_id: UUID) -> str | tuple[AfterCommit,
         return effect, result
     _complete(process, step, result, results)
     return "done"
+
+
+def _erased_meanwhile(process: Process) -> bool:
+    """Erasure wins every race: once it is accepted, no other process of the client writes
+    anything about them again (a registration's later steps would bring the data back)."""
+    return (
+        process.kind != ProcessKind.CLIENT_ERASURE
+        and ErasedClientId.objects.filter(client_id=process.client_id).exists()
+    )
+
+
+def _stop_for_erasure(process: Process) -> str:
+    lifecycle.process_close(process_id=process.id, reason="client erased", by=ORCHESTRATOR)
+    return "closed: client erased"
 
 
 def _run_after_commit(
@@ -263,6 +281,9 @@ def _complete(
         attempt=step.attempts,
     )
     results[step.name] = step.result
+    if definition_for(process.kind).step(step.name).versions_client and "version" in result:
+        process.client_version = result["version"]
+        process.save(update_fields=["client_version"])
     _send_next(process, after=step.position, results=results)
 
 

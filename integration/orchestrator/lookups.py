@@ -222,6 +222,7 @@ def _crm_answer(client_id: UUID) -> dict[str, Any]:
         "found": True,
         "profile": {
             "id": str(client.id),
+            "version": client.version,
             "email": client.email,
             "first_name": client.first_name,
             "last_name": client.last_name,

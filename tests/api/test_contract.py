@@ -139,10 +139,12 @@ def test_a_process_shows_its_trace_in_seq_order(shop: Shop, mode: str) -> None:
         "status",
         "correlation_id",
         "client_id",
+        "client_version",
         "started_at",
         "finished_at",
         "trace",
     }
+    assert body["client_version"] == 1  # crm created the client: its first version
     assert (body["id"], body["correlation_id"], body["client_id"]) == (
         started.body["process_id"],
         started.body["process_id"],
@@ -378,3 +380,21 @@ def test_a_client_not_yet_known_to_the_answering_component_is_404(
     answer = shop.get(started.body["links"]["client"])
 
     assert (answer.status, answer.body["detail"]) == (404, "No client with this id.")
+
+
+def test_a_shop_reads_its_own_write_at_the_version_its_process_gives(
+    shop: Shop, mode: str
+) -> None:
+    # given a registered client, then a change whose process has completed
+    client_id = registered(shop).body["client_id"]
+    changed = shop.patch(f"/api/v1/clients/{client_id}/", {"company": "Difference Engines"})
+    finished(changed)
+    version = shop.get(changed.body["links"]["process"]).body["client_version"]
+
+    # when the shop asks for the client at that version
+    answer = shop.get(f"/api/v1/clients/{client_id}/?min_version={version}")
+
+    # then the answer reflects the change, at that version or newer
+    assert answer.status == 200
+    assert answer.body["company"] == "Difference Engines"
+    assert answer.body["served_by"]["version"] >= version > 1

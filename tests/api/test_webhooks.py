@@ -31,7 +31,7 @@ from tests.support import flows, processes
 from tests.support.waiting import wait_until
 
 ADA = {"email": "ada@example.com", "first_name": "Ada", "last_name": "Lovelace"}
-EVENT_FIELDS = {"event", "process_id", "kind", "client_id", "status", "at"}
+EVENT_FIELDS = {"event", "process_id", "kind", "client_id", "client_version", "status", "at"}
 
 
 @dataclass
@@ -137,6 +137,7 @@ def test_completion_is_posted_signed_and_retried_after_a_500_until_a_200(
         "process_id": started["process_id"],
         "kind": "client_registration",
         "client_id": started["client_id"],
+        "client_version": 1,
         "status": "completed",
     }
     assert datetime.fromisoformat(event["at"]).tzinfo is not None

@@ -29,6 +29,7 @@ from integration.models import (
     ProcessStatus,
     Step,
     StepStatus,
+    TraceEntry,
 )
 from integration.orchestrator import engine
 from marketing.models import AudienceMember
@@ -736,7 +737,7 @@ def crash(*args: Any) -> None:
     raise WorkerDied
 
 
-def test_an_erasure_accepted_before_the_send_cancels_it_and_nothing_is_recorded(
+def test_an_erasure_accepted_before_a_step_closes_the_process_and_nothing_is_written(
     mailoutbox: list[Any],
 ) -> None:
     # given a registration at its send step when the client's erasure is accepted
@@ -745,20 +746,33 @@ def test_an_erasure_accepted_before_the_send_cancels_it_and_nothing_is_recorded(
     gateway.client_erase(client_id=process.client_id, initiator=gateway.SYSTEM)
 
     # when the step is carried out
-    assert engine.step_execute(step_id=step.id) == "done"
+    assert engine.step_execute(step_id=step.id) == "closed: client erased"
 
-    # then nothing is sent, the message holds no personal data, and there is nothing to record
+    # then erasure wins: nothing is queued or sent, and the registration ends there, closed
     assert mailoutbox == []
-    message = Message.objects.get()
-    assert (message.status, message.recipient, message.subject, message.body) == (
-        MessageStatus.CANCELLED,
-        ERASED_RECIPIENT,
-        "",
-        "",
+    assert Message.objects.count() == 0
+    assert Process.objects.get(pk=process.id).status == "closed"
+    assert Step.objects.get(pk=step.id).status == "skipped"
+    assert trace_of(process.id)[5:] == [sent("send_welcome_email"), finished("closed")]
+    assert TraceEntry.objects.get(process=process, status="closed").detail == {
+        "reason": "client erased",
+        "by": "integration",
+    }
+
+
+def test_an_update_of_an_erased_client_writes_nothing_to_crm() -> None:
+    # given an update started before the client's erasure was accepted
+    client = ClientFactory()
+    gateway.registry_add(client_id=client.id, email=client.email)
+    process = gateway.client_update(
+        client_id=client.id, initiator=gateway.SYSTEM, phone="+1 555 0100"
     )
-    assert trace_of(process.id)[5:] == [
-        sent("send_welcome_email"),
-        send_email("cancelled"),
-        done("correspondence", "send_welcome_email"),
-        finished("completed"),
-    ]
+    step = Step.objects.get(process=process, name="update_client")
+    gateway.client_erase(client_id=client.id, initiator=gateway.SYSTEM)
+
+    # when its step reaches crm
+    assert engine.step_execute(step_id=step.id) == "closed: client erased"
+
+    # then crm's record is untouched
+    client.refresh_from_db()
+    assert client.phone != "+1 555 0100"

@@ -8,6 +8,7 @@ import pytest
 
 from correspondence.models import Recipient
 from integration.choreography.replicas import replicas_fill
+from integration import actions
 from integration.models import AuditEntry
 from marketing.models import AudienceMember
 from sales import services as sales_services
@@ -78,12 +79,22 @@ def test_every_replica_is_filled_at_the_clients_version() -> None:
     assert list(AudienceMember.objects.values_list("client_id", "consent", "client_version")) == [
         (ada.id, True, 4)
     ]
-    audit = AuditEntry.objects.get()
-    assert (audit.actor, audit.action, audit.detail) == (
-        "user:ops",
-        "replicas.fill",
-        {"clients": 2, "communications": 2},
-    )
+
+
+def test_switching_to_choreography_fills_the_replicas_and_audits_the_fill() -> None:
+    # given crm holds a client and the mode is orchestration
+    ClientFactory.create(email="ada@example.com", marketing_consent=True)
+    actions.mode_switch(mode="orchestration", changed_by="user:ops")
+
+    # when a person switches to choreography
+    actions.mode_switch(mode="choreography", changed_by="user:ops")
+
+    # then the fill and the switch are audited, in that order
+    assert list(AuditEntry.objects.order_by("at").values_list("actor", "action", "detail")) == [
+        ("user:ops", "replicas.fill", {"clients": 1, "communications": 0}),
+        ("user:ops", "mode.switch", {"from": "orchestration"}),
+    ]
+    assert CustomerReplica.objects.count() == 1
 
 
 def test_a_newer_replica_is_left_alone_and_an_older_one_is_brought_up_to_date() -> None:

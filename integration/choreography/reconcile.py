@@ -1,0 +1,435 @@
+"""Replica repair: every replica compared with its owner, and what differs sent to it again.
+
+Choreography keeps copies of crm's clients: sales' customers and communications, correspondence's
+recipients, marketing's audience. A copy holds crm's per-client version of the change it last
+applied. crm's version also moves when a purchase or a communication is recorded, which changes
+nothing a copy holds and publishes no ClientUpdated: a copy below crm's version is behind only
+when what it holds differs from crm's current values.
+
+Per replica and client, a difference is one of
+- `missing`: crm has the client (a consenting one, for the audience) and the copy lacks it;
+- `extra`: the copy holds a client crm no longer has (erased: owner=0), or an audience member
+  whose consent crm has since withdrawn;
+- a version: the copy is behind (an older version that differs from crm's current values).
+For communications the version is a count: how many communications crm holds for the client, and
+how many of them the copy holds (crm never removes one alone; an erasure removes them all).
+
+Work in flight is not drift: a client with a delivery to the replica's listeners still open (held
+for a paused listener too), or settled while the comparison ran, is left out, because that
+delivery brings the copy along. A disabled listener or a dead delivery leaves a difference.
+
+A repair goes through the bus, never into another app's tables: the owner's current state, sent
+to the lagging listener alone (ClientUpdated with the whole profile at crm's current version,
+CommunicationRecorded, or ClientErased for an extra). Listeners take only newer versions, so a
+repair never moves a copy backwards.
+
+Sales' and correspondence's copies are kept in choreography only (orchestration asks the owners);
+in orchestration only marketing's audience, which both modes keep, is compared.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from django.db.models import Q
+from django.utils import timezone
+
+from correspondence.models import Recipient
+from crm.models import Client, Communication
+from integration import bus
+from integration.core import modes
+from integration.events import ClientErased, ClientUpdated, CommunicationRecorded, Event
+from integration.models import DELIVERY_OPEN, Delivery, IntegrationMode, ReconcileRun
+from marketing.models import DEFAULT_AUDIENCE, AudienceMember
+from sales.models import CommunicationReplica, CustomerReplica
+
+CHUNK = 5_000  # clients compared at a time: memory stays bounded, each query short
+REPAIR_BATCH = 500
+SOURCE = "integration"
+MISSING = "missing"
+EXTRA = "extra"
+ERASED = 0  # the owner's version of a client crm no longer has
+# What a copy holds that crm may change (registered_at is set once, when the client is created).
+PROFILE = ("email", "first_name", "last_name", "phone", "company", "marketing_consent")
+RECIPIENT = ("email", "first_name")
+
+Row = Any  # a named row of values_list(named=True)
+Owners = dict[UUID, Row]
+
+
+@dataclass(frozen=True)
+class Span:
+    """The client ids of one chunk: after `after`, up to and including `upto` (None: no bound)."""
+
+    after: UUID | None
+    upto: UUID | None
+
+    def of(self, name: str) -> Q:
+        bounds = Q()
+        if self.after is not None:
+            bounds &= Q(**{f"{name}__gt": self.after})
+        if self.upto is not None:
+            bounds &= Q(**{f"{name}__lte": self.upto})
+        return bounds
+
+
+@dataclass(frozen=True)
+class Difference:
+    replica: str
+    client_id: UUID
+    owner: int
+    held: int | str  # the copy's version, MISSING or EXTRA
+
+    def line(self) -> str:
+        return f"{self.replica} {self.client_id} owner={self.owner} replica={self.held}"
+
+
+Compare = Callable[[Owners, Span], list[Difference]]
+
+
+@dataclass(frozen=True)
+class Replica:
+    name: str
+    compare: Compare
+    listeners: tuple[str, ...]  # whoever keeps it: an open delivery to one is work in flight
+    update: str  # the listener a repair sends the owner's state to
+    erase: str
+    both_modes: bool = False
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    started_at: datetime
+    finished_at: datetime
+    replicas: tuple[str, ...]
+    clients: int
+    differences: list[Difference] = field(default_factory=list)
+    repaired: int = 0
+
+    def counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(self.replicas, 0)
+        for difference in self.differences:
+            counts[difference.replica] += 1
+        return counts
+
+    def lines(self) -> list[str]:
+        return [difference.line() for difference in self.differences]
+
+
+# --- comparing ----------------------------------------------------------------------------------
+
+
+def _behind(copy: Row, owner: Row, names: Iterable[str]) -> bool:
+    """An older version of the client that differs from crm's current values."""
+    return bool(copy.client_version < owner.version) and any(
+        getattr(copy, name) != getattr(owner, name) for name in names
+    )
+
+
+def _extras(replica: str, held: Iterable[UUID], owners: Owners) -> list[Difference]:
+    return [
+        Difference(replica, client_id, ERASED, EXTRA)
+        for client_id in held
+        if client_id not in owners
+    ]
+
+
+def _profiles_compare(
+    replica: str, copies: dict[UUID, Row], owners: Owners, names: tuple[str, ...]
+) -> list[Difference]:
+    found = []
+    for client_id, owner in owners.items():
+        copy = copies.get(client_id)
+        if copy is None:
+            found.append(Difference(replica, client_id, owner.version, MISSING))
+        elif _behind(copy, owner, names):
+            found.append(Difference(replica, client_id, owner.version, copy.client_version))
+    return found + _extras(replica, copies, owners)
+
+
+def customers_compare(owners: Owners, span: Span) -> list[Difference]:
+    rows = (
+        CustomerReplica.objects.filter(span.of("client_id"))
+        .order_by()
+        .values_list("client_id", "client_version", *PROFILE, named=True)
+    )
+    copies = {row.client_id: row for row in rows}
+    return _profiles_compare("sales.customers", copies, owners, PROFILE)
+
+
+def recipients_compare(owners: Owners, span: Span) -> list[Difference]:
+    rows = (
+        Recipient.objects.filter(span.of("client_id"))
+        .order_by()
+        .values_list("client_id", "client_version", *RECIPIENT, named=True)
+    )
+    copies = {row.client_id: row for row in rows}
+    return _profiles_compare("correspondence.recipients", copies, owners, RECIPIENT)
+
+
+def audience_compare(owners: Owners, span: Span) -> list[Difference]:
+    """Consenting clients are members with their current email; a client without consent is
+    not (a member who left keeps a row, so that an older event cannot bring them back)."""
+    rows = (
+        AudienceMember.objects.filter(span.of("client_id"), audience=DEFAULT_AUDIENCE)
+        .order_by()
+        .values_list("client_id", "client_version", "consent", "email", named=True)
+    )
+    members = {row.client_id: row for row in rows}
+    found = []
+    for client_id, owner in owners.items():
+        member = members.get(client_id)
+        if owner.marketing_consent and member is None:
+            found.append(Difference("marketing.audience", client_id, owner.version, MISSING))
+        elif owner.marketing_consent and _member_behind(member, owner):
+            found.append(
+                Difference("marketing.audience", client_id, owner.version, member.client_version)
+            )
+        elif not owner.marketing_consent and member is not None and member.consent:
+            found.append(Difference("marketing.audience", client_id, owner.version, EXTRA))
+    return found + _extras("marketing.audience", members, owners)
+
+
+def _member_behind(member: Row, owner: Row) -> bool:
+    return bool(member.client_version < owner.version) and (
+        not member.consent or member.email != owner.email
+    )
+
+
+def communications_compare(owners: Owners, span: Span) -> list[Difference]:
+    owned = _ids_by_client(Communication.objects.filter(span.of("client_id")))
+    held = _ids_by_client(CommunicationReplica.objects.filter(span.of("client_id")))
+    found = []
+    for client_id, ids in owned.items():
+        kept = len(ids & held.get(client_id, set()))
+        if kept < len(ids):
+            found.append(Difference("sales.communications", client_id, len(ids), kept or MISSING))
+    return found + _extras("sales.communications", held, owners)
+
+
+def _ids_by_client(rows: Any) -> dict[UUID, set[UUID]]:
+    ids: dict[UUID, set[UUID]] = defaultdict(set)
+    for row_id, client_id in rows.order_by().values_list("id", "client_id"):
+        ids[client_id].add(row_id)
+    return ids
+
+
+REPLICAS = (
+    Replica(
+        "sales.customers",
+        customers_compare,
+        ("sales.replicate_client", "sales.replicate_client_update", "sales.erase_client"),
+        update="sales.replicate_client_update",
+        erase="sales.erase_client",
+    ),
+    Replica(
+        "sales.communications",
+        communications_compare,
+        ("sales.replicate_communication", "sales.erase_client"),
+        update="sales.replicate_communication",
+        erase="sales.erase_client",
+    ),
+    Replica(
+        "correspondence.recipients",
+        recipients_compare,
+        (
+            "correspondence.remember_recipient",
+            "correspondence.update_recipient",
+            "correspondence.erase_client",
+        ),
+        update="correspondence.update_recipient",
+        erase="correspondence.erase_client",
+    ),
+    Replica(
+        "marketing.audience",
+        audience_compare,
+        ("marketing.join_audience", "marketing.sync_audience", "marketing.erase_client"),
+        update="marketing.sync_audience",
+        erase="marketing.erase_client",
+        both_modes=True,
+    ),
+)
+BY_NAME = {replica.name: replica for replica in REPLICAS}
+
+
+def replicas_kept() -> tuple[Replica, ...]:
+    """The replicas the current mode keeps up to date."""
+    if modes.mode_get() == IntegrationMode.CHOREOGRAPHY:
+        return REPLICAS
+    return tuple(replica for replica in REPLICAS if replica.both_modes)
+
+
+def replicas_compare(*, chunk: int = CHUNK) -> Reconciliation:
+    """Compare every replica the mode keeps with crm, a chunk of clients at a time."""
+    started_at = timezone.now()
+    replicas = replicas_kept()
+    found: list[Difference] = []
+    clients = 0
+    for owners, span in _owner_chunks(chunk=chunk):
+        clients += len(owners)
+        for replica in replicas:
+            found += replica.compare(owners, span)
+    in_flight = _in_flight(replicas, since=started_at)
+    differences = sorted(
+        (d for d in found if (d.replica, d.client_id) not in in_flight),
+        key=lambda d: (d.replica, str(d.client_id)),
+    )
+    return Reconciliation(
+        started_at=started_at,
+        finished_at=timezone.now(),
+        replicas=tuple(replica.name for replica in replicas),
+        clients=clients,
+        differences=differences,
+    )
+
+
+def _owner_chunks(*, chunk: int) -> Iterator[tuple[Owners, Span]]:
+    """crm's clients in id order, `chunk` at a time; the last span is open-ended, so that copies
+    of clients beyond crm's last id are compared too."""
+    after: UUID | None = None
+    while True:
+        rows = Client.objects.order_by("id").values_list("id", "version", *PROFILE, named=True)
+        if after is not None:
+            rows = rows.filter(id__gt=after)
+        owners = list(rows[:chunk])
+        last = len(owners) < chunk
+        yield {row.id: row for row in owners}, Span(after, None if last else owners[-1].id)
+        if last:
+            return
+        after = owners[-1].id
+
+
+def _in_flight(replicas: Iterable[Replica], *, since: datetime) -> set[tuple[str, UUID]]:
+    """(replica, client) with a delivery to the replica's listeners still open, or made or
+    settled since the comparison began (it may have moved a copy after it was read)."""
+    keepers: dict[str, list[str]] = defaultdict(list)
+    for replica in replicas:
+        for listener in replica.listeners:
+            keepers[listener].append(replica.name)
+    rows = (
+        Delivery.objects.filter(listener__in=list(keepers), event__client_id__isnull=False)
+        .filter(Q(status__in=DELIVERY_OPEN) | Q(created_at__gte=since) | Q(done_at__gte=since))
+        .order_by()
+        .values_list("listener", "event__client_id")
+        .distinct()
+    )
+    return {(name, client_id) for listener, client_id in rows for name in keepers[listener]}
+
+
+def replicas_check(*, by: str) -> Reconciliation:
+    """Compare, and keep what was found (a check changes nothing: it is not audited)."""
+    found = replicas_compare()
+    reconcile_record(reconciliation=found, by=by)
+    return found
+
+
+def reconcile_record(*, reconciliation: Reconciliation, by: str) -> ReconcileRun:
+    """Keep what a reconcile found: the dashboard and /metrics show the last one."""
+    return ReconcileRun.objects.create(
+        started_at=reconciliation.started_at,
+        finished_at=reconciliation.finished_at,
+        by=by,
+        clients=reconciliation.clients,
+        differences=reconciliation.counts(),
+        repaired=reconciliation.repaired,
+    )
+
+
+def reconcile_last() -> ReconcileRun | None:
+    return ReconcileRun.objects.order_by("-started_at", "-id").first()
+
+
+# --- repairing ----------------------------------------------------------------------------------
+
+
+def replicas_repair(*, differences: list[Difference]) -> int:
+    """Send each difference's owner state to its lagging listener, inside the caller's
+    transaction (the deliveries go out after commit). Returns the differences repaired: those
+    with something sent (a disabled listener gets nothing; an erasure reaches a listener once)."""
+    erasures: set[tuple[str, UUID]] = set()
+    repaired = 0
+    for start in range(0, len(differences), REPAIR_BATCH):
+        batch = differences[start : start + REPAIR_BATCH]
+        repaired += _repair_batch(batch, erasures)
+    return repaired
+
+
+def _repair_batch(batch: list[Difference], erasures: set[tuple[str, UUID]]) -> int:
+    client_ids = [d.client_id for d in batch]
+    clients = Client.objects.in_bulk(client_ids)
+    unheld = _unheld_communications(
+        [d.client_id for d in batch if d.replica == "sales.communications"]
+    )
+    repaired = 0
+    for difference in batch:
+        replica = BY_NAME[difference.replica]
+        if difference.owner == ERASED:
+            repaired += _erase_once(replica.erase, difference.client_id, erasures)
+            continue
+        client = clients.get(difference.client_id)
+        if client is None:
+            continue  # erased since it was compared: its erasure reaches the copies
+        events: list[Event] = (
+            [_recorded(c) for c in unheld.get(client.id, [])]
+            if difference.replica == "sales.communications"
+            else [_updated(client)]
+        )
+        sent = [bus.publish_to(event, listener=replica.update, source=SOURCE) for event in events]
+        repaired += any(sent)
+    return repaired
+
+
+def _erase_once(listener: str, client_id: UUID, erasures: set[tuple[str, UUID]]) -> int:
+    """Two copies a listener keeps (sales' customers and communications) take one erasure."""
+    if (listener, client_id) in erasures:
+        return 1
+    event = ClientErased(client_id=str(client_id))
+    if bus.publish_to(event, listener=listener, source=SOURCE) is None:
+        return 0
+    erasures.add((listener, client_id))
+    return 1
+
+
+def _unheld_communications(client_ids: list[UUID]) -> dict[UUID, list[Communication]]:
+    if not client_ids:
+        return {}
+    held = set(
+        CommunicationReplica.objects.filter(client_id__in=client_ids).values_list("id", flat=True)
+    )
+    unheld: dict[UUID, list[Communication]] = defaultdict(list)
+    for communication in Communication.objects.filter(client_id__in=client_ids).order_by(
+        "occurred_at"
+    ):
+        if communication.id not in held:
+            unheld[communication.client_id].append(communication)
+    return unheld
+
+
+def _updated(client: Client) -> ClientUpdated:
+    """The whole profile at crm's current version (what crm's own ClientUpdated carries)."""
+    return ClientUpdated(
+        client_id=str(client.id),
+        client_version=client.version,
+        email=client.email,
+        first_name=client.first_name,
+        last_name=client.last_name,
+        phone=client.phone,
+        company=client.company,
+        marketing_consent=client.marketing_consent,
+        registered_at=client.registered_at.isoformat(),
+    )
+
+
+def _recorded(communication: Communication) -> CommunicationRecorded:
+    return CommunicationRecorded(
+        client_id=str(communication.client_id),
+        communication_id=str(communication.id),
+        channel=communication.channel,
+        subject=communication.subject,
+        occurred_at=communication.occurred_at.isoformat(),
+    )
