@@ -65,6 +65,7 @@ class Config:
     login_lockout: int
     redis_url: str | None = field(default=None)
     worker_crash_limit: int = field(default=3)
+    reconcile_interval: float = field(default=3600.0)
 
 
 def _get(env: Mapping[str, str], name: str) -> str | None:
@@ -249,6 +250,13 @@ def _email_settings(env: Mapping[str, str], var_dir: Path) -> dict[str, Any]:
     return {**_email(env, var_dir), "EMAIL_TIMEOUT": _number(env, "EMAIL_TIMEOUT", 10)}
 
 
+def _interval_or_off(env: Mapping[str, str], name: str, default: float) -> float:
+    """Seconds between runs of periodic work; 0 turns it off."""
+    if _get(env, name) == "0":
+        return 0.0
+    return float(_number(env, name, default))
+
+
 def _rate(env: Mapping[str, str]) -> str | None:
     raw = _get(env, "API_RATE_LIMIT")
     if raw is None:
@@ -340,6 +348,7 @@ def load(env: Mapping[str, str], base_dir: Path) -> Config:
         worker_crash_limit=_number(env, "WORKER_CRASH_LIMIT", 3, integer=True),
         lookup_timeout=_number(env, "LOOKUP_TIMEOUT", 1),
         stuck_after=_number(env, "STUCK_AFTER", 300),
+        reconcile_interval=_interval_or_off(env, "RECONCILE_INTERVAL", 3600),
         api_rate_limit=_rate(env),
         login_failure_limit=_number(env, "LOGIN_FAILURE_LIMIT", 5, integer=True),
         login_lockout=_number(env, "LOGIN_LOCKOUT", 900, integer=True),

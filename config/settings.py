@@ -257,6 +257,9 @@ ORCHESTRATOR_MAX_ATTEMPTS = CONFIG.max_attempts
 WORKER_CRASH_LIMIT = CONFIG.worker_crash_limit
 LOOKUP_TIMEOUT = CONFIG.lookup_timeout
 STUCK_AFTER = CONFIG.stuck_after
+# Seconds between the scheduler's replica comparisons (integration/choreography/reconcile.py);
+# 0: none.
+RECONCILE_INTERVAL = CONFIG.reconcile_interval
 API_RATE_LIMIT = CONFIG.api_rate_limit
 REDIS_URL = CONFIG.redis_url
 

@@ -17,8 +17,15 @@ from django.db import transaction
 
 from integration import bus
 from integration.choreography import reconcile, replicas, switches
-from integration.core import lifecycle, modes
-from integration.models import AuditEntry, Delivery, IntegrationMode, Process, Step
+from integration.core import components, lifecycle, modes
+from integration.models import (
+    AuditEntry,
+    ComponentState,
+    Delivery,
+    IntegrationMode,
+    Process,
+    Step,
+)
 from integration.orchestrator import engine
 
 
@@ -79,6 +86,23 @@ def listener_set(*, name: str, state: str, by: str) -> list[str]:
         names = switches.listener_set(name=name, state=state, by=by)
         _audit(by=by, action=f"listeners.{state}", target=name, detail={"listeners": names})
     return names
+
+
+def component_set(*, name: str, state: str, by: str) -> int:
+    """Pause a component for maintenance, or resume it; on resume its held commands and
+    deliveries go out in order. Returns how many were released."""
+    with transaction.atomic():
+        before = components.component_switch(component=name, state=state, by=by)
+        released = 0
+        if before == ComponentState.PAUSED and state == ComponentState.RUNNING:
+            released = engine.release_held(component=name) + bus.release_component(component=name)
+        _audit(
+            by=by,
+            action=f"components.{state}",
+            target=name,
+            detail={"from": before, "released": released},
+        )
+    return released
 
 
 def mode_switch(*, mode: str, changed_by: str = "") -> str:

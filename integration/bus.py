@@ -34,7 +34,7 @@ from django.utils import timezone
 from common import correlation
 from common.components import COMPONENTS
 from common.errors import ApplicationError, NotFound
-from integration.core import lifecycle, relay
+from integration.core import components, lifecycle, relay
 from integration.core.erasure import ERASURE_EVENTS
 from integration.core.trace import lock_process, trace_record
 from integration.events import EVENT_TYPES, ClientState, Event
@@ -87,14 +87,20 @@ class Listener:
     receiver: Receiver
 
     def record(
-        self, sender: Any, record: EventRecord, switches: dict[str, str], **kwargs: Any
+        self,
+        sender: Any,
+        record: EventRecord,
+        switches: dict[str, str],
+        paused: set[str],
+        **kwargs: Any,
     ) -> Delivery | None:
-        """Receiver of the event's signal: this listener's delivery (held while it is paused,
-        none while it is disabled), for the publisher to save in its transaction."""
+        """Receiver of the event's signal: this listener's delivery (held while it or its
+        component is paused, none while it is disabled), for the publisher to save in its
+        transaction."""
         state = switches.get(self.name, ListenerState.ENABLED)
         if state == ListenerState.DISABLED:
             return None
-        held = state == ListenerState.PAUSED
+        held = state == ListenerState.PAUSED or self.component in paused
         now = timezone.now()
         return Delivery(
             event=record,
@@ -199,7 +205,11 @@ def _deliveries_for(event: Event, record: EventRecord) -> list[Delivery]:
         ).values_list("listener", "state")
     )
     answers = SIGNALS[record.name].send(
-        sender=type(event), event=event, record=record, switches=switches
+        sender=type(event),
+        event=event,
+        record=record,
+        switches=switches,
+        paused=components.paused_components(),
     )
     deliveries: list[Delivery] = []
     for _, answer in answers:
@@ -325,6 +335,9 @@ def _deliver_once(delivery_id: UUID) -> str | tuple[AfterCommit, Any]:
     delivery = Delivery.objects.select_related("event").get(pk=delivery_id)
     if delivery.status not in RUNNABLE:
         return f"ignored: delivery is {delivery.status}"
+    if components.component_paused(delivery.component):
+        _hold(delivery)  # a copy that reached a worker of a component under maintenance
+        return f"held: {delivery.component} paused"
     listener = _registry.get(delivery.listener)
     event_name = delivery.event.name
     if listener is None or (
@@ -503,6 +516,11 @@ def deliveries_sweep(*, limit: int = 500) -> int:
             .filter(status__in=RUNNABLE, next_attempt_at__lte=now)
             .order_by("next_attempt_at")[:limit]
         )
+        paused = components.paused_components()
+        held = [delivery for delivery in due if delivery.component in paused]
+        for delivery in held:
+            _hold(delivery)
+        due = [delivery for delivery in due if delivery.component not in paused]
         for delivery in due:
             delivery.status = DeliveryStatus.SENT
             delivery.sends += 1
@@ -510,7 +528,14 @@ def deliveries_sweep(*, limit: int = 500) -> int:
             delivery.next_attempt_at = now + timedelta(seconds=redeliver_after(delivery.sends))
             relay.send_after_commit(_outgoing(delivery))
         Delivery.objects.bulk_update(due, ["status", "sends", "sent_at", "next_attempt_at"])
-    return len(due)
+    return len(due) + len(held)
+
+
+def _hold(delivery: Delivery) -> None:
+    """Its component is paused: the delivery waits in the database, spending nothing."""
+    delivery.status = DeliveryStatus.HELD
+    delivery.next_attempt_at = None
+    delivery.save(update_fields=["status", "next_attempt_at"])
 
 
 # --- people's actions -------------------------------------------------------------------------
@@ -586,6 +611,12 @@ def _replay_joins_process(record: EventRecord, listener: str, by: str) -> UUID |
 
 def _resend(delivery: Delivery) -> None:
     now = timezone.now()
+    if components.component_paused(delivery.component):
+        delivery.attempts = 0
+        delivery.runs = 0
+        delivery.save()
+        _hold(delivery)
+        return
     delivery.status = DeliveryStatus.SENT
     delivery.attempts = 0
     delivery.sends += 1
@@ -600,9 +631,9 @@ def _resend(delivery: Delivery) -> None:
 
 def publish_to(event: Event, *, listener: str, source: str) -> Delivery | None:
     """Record an event for one listener only (a replica repair: the others hold it already),
-    inside the caller's transaction; the delivery goes on the broker after commit. The switch is
-    honoured as for any event: held while paused, nothing while disabled. Nothing is sent about an
-    erased client but its erasure."""
+    inside the caller's transaction; the delivery goes on the broker after commit. The switches
+    are honoured as for any event: held while the listener or its component is paused, nothing
+    while it is disabled. Nothing is sent about an erased client but its erasure."""
     entry = _registry.get(listener)
     if entry is None or entry.event != event.name:
         raise ApplicationError(f"{listener} does not listen to {event.name}")
@@ -620,7 +651,7 @@ def publish_to(event: Event, *, listener: str, source: str) -> Delivery | None:
         client_id=event.client_id,
         payload=event.payload(),
     )
-    delivery = entry.record(type(event), record, switches)
+    delivery = entry.record(type(event), record, switches, components.paused_components())
     assert delivery is not None  # enabled or paused: the listener answers with its delivery
     delivery.save()
     if delivery.status == DeliveryStatus.SENT:
@@ -629,15 +660,30 @@ def publish_to(event: Event, *, listener: str, source: str) -> Delivery | None:
 
 
 def release_held(*, listener: str) -> int:
-    """A paused listener resumes: its held deliveries go out in the order they were published."""
-    held = list(
-        Delivery.objects.filter(listener=listener, status=DeliveryStatus.HELD)
-        .select_related("event")
-        .order_by("event__published_at", "created_at")
+    """A paused listener resumes: its held deliveries go out in the order they were published
+    (unless its component is paused: they wait for the component)."""
+    entry = _registry.get(listener)
+    if entry is not None and components.component_paused(entry.component):
+        return 0
+    return _release(Delivery.objects.filter(listener=listener, status=DeliveryStatus.HELD))
+
+
+def release_component(*, component: str) -> int:
+    """A paused component resumes: the deliveries it held go out in the order they were
+    published, except those of its listeners that are paused themselves."""
+    paused_listeners = ListenerSwitch.objects.filter(state=ListenerState.PAUSED).values("listener")
+    return _release(
+        Delivery.objects.filter(component=component, status=DeliveryStatus.HELD).exclude(
+            listener__in=paused_listeners
+        )
     )
-    for delivery in held:
+
+
+def _release(held: Any) -> int:
+    deliveries = list(held.select_related("event").order_by("event__published_at", "created_at"))
+    for delivery in deliveries:
         _resend(delivery)
-    return len(held)
+    return len(deliveries)
 
 
 def skip_held(*, listener: str) -> int:

@@ -153,6 +153,7 @@ class StepStatus(models.TextChoices):
     PENDING = "pending", "Pending (not on the broker yet)"
     SENT = "sent", "Sent"
     WAITING = "waiting", "Waiting to retry"
+    HELD = "held", "Held (component paused)"
     DONE = "done", "Done"
     FAILED = "failed", "Failed"
     SKIPPED = "skipped", "Skipped"
@@ -468,3 +469,27 @@ class WebhookAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%H:%M:%S} {self.status_code or self.error}"
+
+
+class ComponentState(models.TextChoices):
+    RUNNING = "running", "Running"
+    PAUSED = "paused", "Paused (maintenance)"
+
+
+class ComponentSwitch(models.Model):
+    """A component under planned maintenance: while paused, its commands (orchestration) and
+    deliveries (choreography) wait in the database without spending attempts; resuming sends
+    them in order. A component without a row is running."""
+
+    component = models.CharField(max_length=30, unique=True)
+    state = models.CharField(
+        max_length=10, choices=ComponentState.choices, default=ComponentState.RUNNING
+    )
+    changed_by = models.CharField(max_length=150, blank=True)
+    changed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["component"]
+
+    def __str__(self) -> str:
+        return f"{self.component}: {self.state}"

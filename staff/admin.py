@@ -39,6 +39,7 @@ from integration.models import (
     ListenerSwitch,
     Process,
     ProcessStatus,
+    ReconcileRun,
     RegisteredEmail,
     RuntimeMode,
     Step,
@@ -565,6 +566,23 @@ class AuditEntryAdmin(ReadOnlyAdmin):
     search_fields = ("actor", "target", "action")
     date_hierarchy = "at"
     list_per_page = 100
+
+
+@admin.register(ReconcileRun)
+class ReconcileRunAdmin(ReadOnlyAdmin):
+    """What each comparison of the replicas with crm found (`manage.py reconcile`, the
+    scheduler), newest first."""
+
+    list_display = ("started_at", "finished_at", "by", "clients", "drift", "repaired")
+    list_filter = ("by",)
+    ordering = ("-started_at", "-id")
+    fields = ("started_at", "finished_at", "by", "clients", "differences", "repaired")
+    readonly_fields = fields
+    date_hierarchy = "started_at"
+
+    @admin.display(description="differences")
+    def drift(self, obj: ReconcileRun) -> str:
+        return ", ".join(f"{name} {count}" for name, count in obj.differences.items()) or "—"
 
 
 @admin.register(ApiToken)

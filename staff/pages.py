@@ -25,6 +25,7 @@ from integration.models import (
     IntegrationMode,
     Process,
     ProcessStatus,
+    ReconcileRun,
     Step,
     StepStatus,
     TraceEntry,
@@ -67,6 +68,7 @@ class DashboardFigures:
     dead_deliveries: int
     failed_steps: int
     latest_failures: list[TraceEntry] = field(default_factory=list)
+    reconcile: ReconcileRun | None = None  # the last comparison of the replicas with crm
 
     @property
     def total(self) -> int:
@@ -99,6 +101,7 @@ def dashboard_figures() -> DashboardFigures:
         dead_deliveries=Delivery.objects.filter(status=DeliveryStatus.DEAD).count(),
         failed_steps=Step.objects.filter(status=StepStatus.FAILED).count(),
         latest_failures=failures,
+        reconcile=ReconcileRun.objects.order_by("-started_at", "-id").first(),
     )
 
 

@@ -38,6 +38,7 @@ OPERATIONS_MODELS = {
     "webhookdelivery": ("view",),
     "webhookattempt": ("view",),
     "auditentry": ("view",),
+    "reconcilerun": ("view",),
 }
 
 TEAMS: dict[str, dict[str, list[str]]] = {

@@ -33,10 +33,12 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 from uuid import UUID
 
-from django.db.models import Q
+from django.db.models import CharField, Q
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from correspondence.models import Recipient
@@ -59,7 +61,8 @@ PROFILE = ("email", "first_name", "last_name", "phone", "company", "marketing_co
 RECIPIENT = ("email", "first_name")
 
 Row = Any  # a named row of values_list(named=True)
-Owners = dict[UUID, Row]
+Key = str  # a client id as the database's text: 100k ids compare without a UUID object each
+Owners = dict[Key, Row]
 
 
 @dataclass(frozen=True)
@@ -124,51 +127,52 @@ class Reconciliation:
 # --- comparing ----------------------------------------------------------------------------------
 
 
-def _behind(copy: Row, owner: Row, names: Iterable[str]) -> bool:
+def _behind(copy: Row, owner: Row, names: tuple[str, ...]) -> bool:
     """An older version of the client that differs from crm's current values."""
-    return bool(copy.client_version < owner.version) and any(
-        getattr(copy, name) != getattr(owner, name) for name in names
-    )
+    values = attrgetter(*names)
+    return bool(copy.client_version < owner.version) and values(copy) != values(owner)
 
 
-def _extras(replica: str, held: Iterable[UUID], owners: Owners) -> list[Difference]:
-    return [
-        Difference(replica, client_id, ERASED, EXTRA)
-        for client_id in held
-        if client_id not in owners
-    ]
+def _key(name: str) -> Cast:
+    return Cast(name, output_field=CharField())
+
+
+def _extras(replica: str, held: Iterable[Key], owners: Owners) -> list[Difference]:
+    return [Difference(replica, UUID(key), ERASED, EXTRA) for key in held if key not in owners]
 
 
 def _profiles_compare(
-    replica: str, copies: dict[UUID, Row], owners: Owners, names: tuple[str, ...]
+    replica: str, copies: dict[Key, Row], owners: Owners, names: tuple[str, ...]
 ) -> list[Difference]:
     found = []
-    for client_id, owner in owners.items():
-        copy = copies.get(client_id)
+    for key, owner in owners.items():
+        copy = copies.get(key)
         if copy is None:
-            found.append(Difference(replica, client_id, owner.version, MISSING))
+            found.append(Difference(replica, UUID(key), owner.version, MISSING))
         elif _behind(copy, owner, names):
-            found.append(Difference(replica, client_id, owner.version, copy.client_version))
+            found.append(Difference(replica, UUID(key), owner.version, copy.client_version))
     return found + _extras(replica, copies, owners)
 
 
 def customers_compare(owners: Owners, span: Span) -> list[Difference]:
     rows = (
         CustomerReplica.objects.filter(span.of("client_id"))
+        .annotate(key=_key("client_id"))
         .order_by()
-        .values_list("client_id", "client_version", *PROFILE, named=True)
+        .values_list("key", "client_version", *PROFILE, named=True)
     )
-    copies = {row.client_id: row for row in rows}
+    copies = {row.key: row for row in rows}
     return _profiles_compare("sales.customers", copies, owners, PROFILE)
 
 
 def recipients_compare(owners: Owners, span: Span) -> list[Difference]:
     rows = (
         Recipient.objects.filter(span.of("client_id"))
+        .annotate(key=_key("client_id"))
         .order_by()
-        .values_list("client_id", "client_version", *RECIPIENT, named=True)
+        .values_list("key", "client_version", *RECIPIENT, named=True)
     )
-    copies = {row.client_id: row for row in rows}
+    copies = {row.key: row for row in rows}
     return _profiles_compare("correspondence.recipients", copies, owners, RECIPIENT)
 
 
@@ -177,45 +181,47 @@ def audience_compare(owners: Owners, span: Span) -> list[Difference]:
     not (a member who left keeps a row, so that an older event cannot bring them back)."""
     rows = (
         AudienceMember.objects.filter(span.of("client_id"), audience=DEFAULT_AUDIENCE)
+        .annotate(key=_key("client_id"))
         .order_by()
-        .values_list("client_id", "client_version", "consent", "email", named=True)
+        .values_list("key", "client_version", "consent", "email", named=True)
     )
-    members = {row.client_id: row for row in rows}
+    members: dict[Key, Row] = {row.key: row for row in rows}
     found = []
-    for client_id, owner in owners.items():
-        member = members.get(client_id)
-        if owner.marketing_consent and member is None:
-            found.append(Difference("marketing.audience", client_id, owner.version, MISSING))
-        elif owner.marketing_consent and _member_behind(member, owner):
-            found.append(
-                Difference("marketing.audience", client_id, owner.version, member.client_version)
-            )
-        elif not owner.marketing_consent and member is not None and member.consent:
-            found.append(Difference("marketing.audience", client_id, owner.version, EXTRA))
+    for key, owner in owners.items():
+        held = _membership_differs(members.get(key), owner)
+        if held is not None:
+            found.append(Difference("marketing.audience", UUID(key), owner.version, held))
     return found + _extras("marketing.audience", members, owners)
 
 
-def _member_behind(member: Row, owner: Row) -> bool:
-    return bool(member.client_version < owner.version) and (
+def _membership_differs(member: Row | None, owner: Row) -> int | str | None:
+    """MISSING, EXTRA, or the member's older version; None when the membership is right."""
+    if member is None:
+        return MISSING if owner.marketing_consent else None
+    if not owner.marketing_consent:
+        return EXTRA if member.consent else None  # consent withdrawn, the member stayed
+    behind = member.client_version < owner.version and (
         not member.consent or member.email != owner.email
     )
+    return int(member.client_version) if behind else None
 
 
 def communications_compare(owners: Owners, span: Span) -> list[Difference]:
     owned = _ids_by_client(Communication.objects.filter(span.of("client_id")))
     held = _ids_by_client(CommunicationReplica.objects.filter(span.of("client_id")))
     found = []
-    for client_id, ids in owned.items():
-        kept = len(ids & held.get(client_id, set()))
+    for key, ids in owned.items():
+        kept = len(ids & held.get(key, set()))
         if kept < len(ids):
-            found.append(Difference("sales.communications", client_id, len(ids), kept or MISSING))
+            found.append(Difference("sales.communications", UUID(key), len(ids), kept or MISSING))
     return found + _extras("sales.communications", held, owners)
 
 
-def _ids_by_client(rows: Any) -> dict[UUID, set[UUID]]:
-    ids: dict[UUID, set[UUID]] = defaultdict(set)
-    for row_id, client_id in rows.order_by().values_list("id", "client_id"):
-        ids[client_id].add(row_id)
+def _ids_by_client(rows: Any) -> dict[Key, set[Key]]:
+    ids: dict[Key, set[Key]] = defaultdict(set)
+    pairs = rows.annotate(row=_key("id"), key=_key("client_id")).order_by()
+    for row_id, key in pairs.values_list("row", "key"):
+        ids[key].add(row_id)
     return ids
 
 
@@ -293,15 +299,16 @@ def _owner_chunks(*, chunk: int) -> Iterator[tuple[Owners, Span]]:
     of clients beyond crm's last id are compared too."""
     after: UUID | None = None
     while True:
-        rows = Client.objects.order_by("id").values_list("id", "version", *PROFILE, named=True)
+        rows = Client.objects.annotate(key=_key("id")).order_by("id")
         if after is not None:
             rows = rows.filter(id__gt=after)
-        owners = list(rows[:chunk])
+        owners = list(rows.values_list("key", "version", *PROFILE, named=True)[:chunk])
         last = len(owners) < chunk
-        yield {row.id: row for row in owners}, Span(after, None if last else owners[-1].id)
+        upto = None if last else UUID(owners[-1].key)
+        yield {row.key: row for row in owners}, Span(after, upto)
         if last:
             return
-        after = owners[-1].id
+        after = upto
 
 
 def _in_flight(replicas: Iterable[Replica], *, since: datetime) -> set[tuple[str, UUID]]:
@@ -318,7 +325,10 @@ def _in_flight(replicas: Iterable[Replica], *, since: datetime) -> set[tuple[str
         .values_list("listener", "event__client_id")
         .distinct()
     )
-    return {(name, client_id) for listener, client_id in rows for name in keepers[listener]}
+    flying: set[tuple[str, UUID]] = set()
+    for listener, client_id in rows:
+        flying.update((name, client_id) for name in keepers[listener] if client_id)
+    return flying
 
 
 def replicas_check(*, by: str) -> Reconciliation:

@@ -96,7 +96,7 @@ def process_close(*, process_id: UUID, reason: str, by: str) -> Process:
             raise ApplicationError(f"a {process.status} process cannot be closed")
         Step.objects.filter(
             process=process,
-            status__in=(StepStatus.PENDING, StepStatus.SENT, StepStatus.WAITING),
+            status__in=(StepStatus.PENDING, StepStatus.SENT, StepStatus.WAITING, StepStatus.HELD),
         ).update(status=StepStatus.SKIPPED, next_attempt_at=None)
         process_move(process=process, to=ProcessStatus.CLOSED)
         trace_record(

@@ -17,14 +17,16 @@ from django.utils import timezone
 from common import correlation
 from integration.core import lifecycle
 from integration.core.trace import lock_process
-from integration.models import DELIVERY_OPEN, Delivery, Process, ProcessStatus, Step, StepStatus
+from integration.models import DELIVERY_RUNNABLE, Delivery, Process, ProcessStatus, Step, StepStatus
 
+# Work that should be moving. Held work (a paused component or listener) waits on purpose: a
+# process that waits only for it is not stuck.
 OPEN_STEPS = (StepStatus.PENDING, StepStatus.SENT, StepStatus.WAITING)
 
 
 def _work_pending() -> Q:
     steps = Step.objects.filter(process=OuterRef("pk"), status__in=OPEN_STEPS)
-    deliveries = Delivery.objects.filter(process=OuterRef("pk"), status__in=DELIVERY_OPEN)
+    deliveries = Delivery.objects.filter(process=OuterRef("pk"), status__in=DELIVERY_RUNNABLE)
     return Q(Exists(steps)) | Q(Exists(deliveries))
 
 

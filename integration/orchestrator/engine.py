@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from common import correlation
 from common.errors import ApplicationError, NotFound
-from integration.core import lifecycle, relay
+from integration.core import components, lifecycle, relay
 from integration.core.trace import lock_process, trace_record
 from integration.models import (
     ErasedClientId,
@@ -83,20 +83,61 @@ def _send_next(process: Process, *, after: int, results: dict[str, dict[str, Any
         lifecycle.process_finish(process=process, status=ProcessStatus.COMPLETED)
         return
     position, definition = following
+    held = components.component_paused(definition.component)
     step = Step.objects.create(
         process=process,
         position=position,
         name=definition.name,
         component=definition.component,
-        status=StepStatus.SENT,
-        attempts=1,
-        sent_at=timezone.now(),
-        next_attempt_at=timezone.now() + timedelta(seconds=answer_timeout(1)),
+        status=StepStatus.HELD if held else StepStatus.SENT,
+        attempts=0 if held else 1,
+        sent_at=None if held else timezone.now(),
+        next_attempt_at=None if held else timezone.now() + timedelta(seconds=answer_timeout(1)),
     )
     if process.current_step != step.name:
         process.current_step = step.name
         process.save(update_fields=["current_step"])
-    _announce_and_publish(step)
+    if held:
+        _trace_held(step)
+    else:
+        _announce_and_publish(step)
+
+
+def _hold(step: Step) -> None:
+    """The step's component is paused: the command waits in the database, spending nothing."""
+    step.status = StepStatus.HELD
+    step.next_attempt_at = None
+    step.save(update_fields=["status", "next_attempt_at"])
+    _trace_held(step)
+
+
+def _trace_held(step: Step) -> None:
+    trace_record(
+        process_id=step.process_id,
+        component=ORCHESTRATOR,
+        name=step.name,
+        kind=TraceKind.COMMAND,
+        status="held",
+        attempt=max(step.attempts, 1),
+        detail={"to": step.component, "reason": f"{step.component} paused"},
+    )
+
+
+def release_held(*, component: str) -> int:
+    """A paused component resumes: its held commands go out in the order they were made."""
+    held = list(
+        Step.objects.filter(component=component, status=StepStatus.HELD).order_by("created_at")
+    )
+    now = timezone.now()
+    for step in held:
+        with correlation.bound(step.process_id):
+            step.attempts = max(step.attempts, 1)
+            step.status = StepStatus.SENT
+            step.sent_at = now
+            step.next_attempt_at = now + timedelta(seconds=answer_timeout(step.attempts))
+            step.save(update_fields=["attempts", "status", "sent_at", "next_attempt_at"])
+            _announce_and_publish(step)
+    return len(held)
 
 
 def _announce_and_publish(step: Step) -> None:
@@ -198,6 +239,9 @@ def _execute_locked(step_id: UUID, process_id: UUID) -> str | tuple[AfterCommit,
         return f"ignored: step is {step.status}"
     if _erased_meanwhile(process):
         return _stop_for_erasure(process)
+    if components.component_paused(step.component):
+        _hold(step)  # a copy that reached a worker of a component under maintenance
+        return f"held: {step.component} paused"
     definition = definition_for(process.kind).step(step.name)
     effect = definition.after_commit
     # With work after commit, the processed record is written with its outcome: a retry after a
@@ -389,6 +433,9 @@ def _sweep_one(step_id: UUID, process_id: UUID, now: Any) -> None:
     step = Step.objects.get(pk=step_id)
     if step.status not in ACTIVE or step.next_attempt_at is None or step.next_attempt_at > now:
         return
+    if components.component_paused(step.component):
+        _hold(step)
+        return
     if step.status == StepStatus.PENDING:  # never reached the broker: not a new attempt
         step.status = StepStatus.SENT
         step.next_attempt_at = now + timedelta(seconds=answer_timeout(step.attempts))
@@ -414,6 +461,9 @@ def _sweep_one(step_id: UUID, process_id: UUID, now: Any) -> None:
 
 
 def _resend(step: Step, now: Any) -> None:
+    if components.component_paused(step.component):
+        _hold(step)
+        return
     step.attempts += 1
     step.status = StepStatus.SENT
     step.sent_at = now

@@ -3,7 +3,10 @@ API registers its own in shop_api/jobs.py)."""
 
 from __future__ import annotations
 
+from django.conf import settings
+
 from integration import bus
+from integration.choreography import reconcile
 from integration.core import monitoring
 from integration.orchestrator import engine
 from integration.scheduler.runner import job
@@ -25,3 +28,14 @@ def sweep_deliveries() -> int:
 def mark_stuck() -> int:
     """Running processes with work pending and no trace entry for STUCK_AFTER become stuck."""
     return monitoring.mark_stuck_processes()
+
+
+@job("reconcile.replicas", every=settings.RECONCILE_INTERVAL or 3600)
+def reconcile_replicas() -> dict[str, int] | None:
+    """Compare every replica with its owner and keep the result (the dashboard shows it). It
+    repairs nothing: a repair may erase a copy, and drift has a cause a person should see
+    (`manage.py reconcile --repair` sends the owners' state, audited)."""
+    if not settings.RECONCILE_INTERVAL:
+        return None
+    found = reconcile.replicas_check(by="scheduler")
+    return {name: count for name, count in found.counts().items() if count} or None
