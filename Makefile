@@ -8,11 +8,12 @@ PORT ?= 8000
 QUEUES ?= crm,sales,marketing,correspondence,integration
 WEB_WORKERS ?= 1
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 export HOST PORT
 
 .DEFAULT_GOAL := help
-.PHONY: help run test chaos web worker scheduler migrate check lint format lock venv venv-dev clean
+.PHONY: help run test chaos bench web worker scheduler migrate check lint format lock venv venv-dev clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -33,6 +34,9 @@ venv-dev: $(VENV)/.dev-installed ## Create .venv with the test and check tools t
 run: venv ## Everything on this machine: migrate, demo data, web + worker + scheduler (DEBUG on)
 	@$(PY) -c 'from pathlib import Path; from config.env import dotenv_write; dotenv_write(Path.cwd()) and print("wrote .env (development settings for manage.py commands)")'
 	DEBUG=$${DEBUG:-1} $(PY) manage.py runall --host $(HOST) --port $(PORT)
+
+bench: venv-dev ## Benchmarks vs bare baselines (≤ 15 min): a table, var/bench/bench.json and .svg
+	$(PY) benchmarks/run.py $(BENCH_ARGS)
 
 web: venv ## The web server: HTTP and websockets on $HOST:$PORT
 	$(PY) manage.py collectstatic --noinput -v0

@@ -60,6 +60,7 @@ class Config:
     max_attempts: int
     lookup_timeout: float
     stuck_after: float
+    recent_max_age: float
     api_rate_limit: str | None
     login_failure_limit: int
     login_lockout: int
@@ -348,6 +349,7 @@ def load(env: Mapping[str, str], base_dir: Path) -> Config:
         worker_crash_limit=_number(env, "WORKER_CRASH_LIMIT", 3, integer=True),
         lookup_timeout=_number(env, "LOOKUP_TIMEOUT", 1),
         stuck_after=_number(env, "STUCK_AFTER", 300),
+        recent_max_age=_number(env, "RECENT_MAX_AGE", 1),
         reconcile_interval=_interval_or_off(env, "RECONCILE_INTERVAL", 3600),
         api_rate_limit=_rate(env),
         login_failure_limit=_number(env, "LOGIN_FAILURE_LIMIT", 5, integer=True),

@@ -257,6 +257,8 @@ ORCHESTRATOR_MAX_ATTEMPTS = CONFIG.max_attempts
 WORKER_CRASH_LIMIT = CONFIG.worker_crash_limit
 LOOKUP_TIMEOUT = CONFIG.lookup_timeout
 STUCK_AFTER = CONFIG.stuck_after
+# Seconds a process reuses the runtime mode, paused components and shop tokens it read.
+RECENT_MAX_AGE = CONFIG.recent_max_age
 # Seconds between the scheduler's replica comparisons (integration/choreography/reconcile.py);
 # 0: none.
 RECONCILE_INTERVAL = CONFIG.reconcile_interval

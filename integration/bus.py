@@ -26,7 +26,7 @@ from typing import Any
 from uuid import UUID
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import F
 from django.dispatch import Signal
 from django.utils import timezone
@@ -36,7 +36,8 @@ from common.components import COMPONENTS
 from common.errors import ApplicationError, NotFound
 from integration.core import components, lifecycle, relay
 from integration.core.erasure import ERASURE_EVENTS
-from integration.core.trace import lock_process, trace_record
+from integration.core.processed import processed_claim
+from integration.core.trace import lock_process, trace_batch, trace_record
 from integration.events import EVENT_TYPES, ClientState, Event
 from integration.models import (
     DELIVERY_OPEN,
@@ -91,7 +92,7 @@ class Listener:
         sender: Any,
         record: EventRecord,
         switches: dict[str, str],
-        paused: set[str],
+        paused: frozenset[str],
         **kwargs: Any,
     ) -> Delivery | None:
         """Receiver of the event's signal: this listener's delivery (held while it or its
@@ -350,23 +351,19 @@ def _deliver_once(delivery_id: UUID) -> str | tuple[AfterCommit, Any]:
     # failed send must find the intent again, not a record that says it is done.
     if not (_unprocessed(delivery) if effect else _claim(delivery)):
         return "ignored: already processed"
-    _wake_if_stuck(delivery.process_id)
-    event = EVENT_TYPES[event_name].from_payload(delivery.event.payload)
-    intent = listener.receiver(sender=type(event), event=event)
-    if effect is not None:
-        return effect, intent
-    _settle_delivery(delivery, DeliveryStatus.DONE, "done")
+    with trace_batch():  # what it publishes and the delivery done: one trace write
+        _wake_if_stuck(delivery.process_id)
+        event = EVENT_TYPES[event_name].from_payload(delivery.event.payload)
+        intent = listener.receiver(sender=type(event), event=event)
+        if effect is not None:
+            return effect, intent
+        _settle_delivery(delivery, DeliveryStatus.DONE, "done")
     return "done"
 
 
 def _claim(delivery: Delivery) -> bool:
     """Write the processed record; False when another copy already did (its transaction won)."""
-    try:
-        with transaction.atomic():
-            ProcessedMessage.objects.create(message_id=delivery.id, consumer=delivery.listener)
-    except IntegrityError:
-        return False
-    return True
+    return processed_claim(message_id=delivery.id, consumer=delivery.listener)
 
 
 def _unprocessed(delivery: Delivery) -> bool:

@@ -19,7 +19,9 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
 
 from common import correlation
 from common.emails import normalise_email
@@ -32,6 +34,7 @@ from integration.choreography import replicas
 from integration.choreography import start as choreography_start
 from integration.core import lifecycle, modes
 from integration.core.details import ReplicaBehind
+from integration.core.trace import trace_batch
 from integration.models import (
     ApiToken,
     ErasedClientId,
@@ -104,7 +107,7 @@ def _start(*, kind: str, client_id: UUID, data: dict[str, Any], initiator: Initi
         initiator_token=initiator.token,
         initiator_user=initiator.user if initiator.user is not None else None,
     )
-    with correlation.bound(process.id):
+    with correlation.bound(process.id), trace_batch():
         lifecycle.process_started(process=process)
         STARTERS[mode](process)
     return process
@@ -130,21 +133,36 @@ def _email_taken(email: str, client_id: UUID) -> Conflict:
 
 
 def registry_add(*, client_id: UUID, email: str, process: Process | None = None) -> None:
-    """Claim an email for a client (its own savepoint: a race answers 409, not a 500)."""
-    try:
-        with transaction.atomic():
-            RegisteredEmail.objects.create(email=email, client_id=client_id, process=process)
-    except IntegrityError:
-        owner = _owner_of(email)
-        raise _email_taken(email, owner or client_id) from None
+    """Claim an email for a client. One INSERT … ON CONFLICT DO NOTHING decides (a concurrent
+    claim of the same email waits on the unique index for the first one's transaction): taken,
+    it is a 409 naming the owner, and the caller's transaction undoes what it wrote."""
+    if not _registry_insert(client_id=client_id, email=email, process=process):
+        raise _email_taken(email, _owner_of(email) or client_id)
+
+
+def _registry_insert(*, client_id: UUID, email: str, process: Process | None) -> bool:
+    meta = RegisteredEmail._meta
+    fields = {field.attname: field for field in meta.concrete_fields}
+    values = [
+        email,
+        fields["client_id"].get_db_prep_value(client_id, connection),
+        fields["process_id"].get_db_prep_value(process.pk if process else None, connection),
+        fields["registered_at"].get_db_prep_value(timezone.now(), connection),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {meta.db_table} (email, client_id, process_id, registered_at) "
+            "VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING 1",
+            values,
+        )
+        return cursor.fetchone() is not None
 
 
 def client_known(client_id: UUID) -> bool:
-    """A client this gateway handed out an id to, and not erased (nor being erased)."""
-    return (
-        RegisteredEmail.objects.filter(client_id=client_id).exists()
-        and not ErasedClientId.objects.filter(client_id=client_id).exists()
-    )
+    """A client this gateway handed out an id to, and not erased (nor being erased): one
+    query."""
+    erased = ErasedClientId.objects.filter(client_id=OuterRef("client_id"))
+    return RegisteredEmail.objects.filter(client_id=client_id).filter(~Exists(erased)).exists()
 
 
 def _require_known(client_id: UUID) -> None:
@@ -167,9 +185,11 @@ def client_register(
     initiator: Initiator,
 ) -> Process:
     email = normalise_email(email)
-    owner = _owner_of(email)
-    if owner is not None:
-        raise _email_taken(email, owner)
+    # crm may hold the email under another client until an email change reaches it; the
+    # registry itself is claimed below, where its unique index decides.
+    held = crm_selectors.client_get_by_email(email=email)
+    if held is not None:
+        raise _email_taken(email, held.id)
     profile = {
         "email": email,
         "first_name": first_name,

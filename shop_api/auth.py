@@ -17,6 +17,7 @@ from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
 from common.errors import Conflict, NotFound, ValidationFailed
+from common.recent import Recent
 from integration.models import ApiToken
 
 TOKEN_PREFIX = "ens_"
@@ -63,6 +64,7 @@ def token_revoke(*, name: str) -> ApiToken:
         raise NotFound(f"No token named {name!r}.")
     if not updated:
         raise Conflict(f"The token {name!r} was revoked already.")
+    _active.forget(token.key_hash)
     return token
 
 
@@ -81,6 +83,21 @@ class ShopPrincipal:
         return f"shop:{self.token.name}"
 
 
+# Tokens in use, by hash, for at most a second: a revoked token stops working within it.
+_active = Recent[ApiToken | None]()
+
+
+def active_token(key_hash: str) -> ApiToken | None:
+    return _active.get(
+        key_hash,
+        lambda: (
+            ApiToken.objects.filter(key_hash=key_hash, revoked_at__isnull=True)
+            .only("id", "name", "key_hash", "callback_url")
+            .first()
+        ),
+    )
+
+
 class BearerTokenAuthentication(authentication.BaseAuthentication):
     keyword = "Bearer"
 
@@ -91,11 +108,7 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         scheme, _, raw = header.partition(" ")
         if scheme.lower() != "bearer" or not raw.strip():
             raise exceptions.AuthenticationFailed("Use Authorization: Bearer <token>.")
-        token = (
-            ApiToken.objects.filter(key_hash=hash_token(raw.strip()), revoked_at__isnull=True)
-            .only("id", "name", "key_hash", "callback_url")
-            .first()
-        )
+        token = active_token(hash_token(raw.strip()))
         if token is None:
             raise exceptions.AuthenticationFailed("The token is invalid or revoked.")
         return ShopPrincipal(token), token

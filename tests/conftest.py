@@ -9,8 +9,18 @@ from typing import Any
 import pytest
 from django.conf import settings
 
+from common.recent import forget_all
 from config.celery import app as celery_app
 from tests.support import processes
+
+
+@pytest.fixture(autouse=True)
+def fresh_memos() -> Iterator[None]:
+    """What a process reuses for a second (mode, paused components, tokens) does not outlive
+    the test whose database rows it was read from."""
+    forget_all()
+    yield
+    forget_all()
 
 
 @pytest.fixture

@@ -8,10 +8,12 @@ they send, sweep or run anything for a component.
 
 from __future__ import annotations
 
+from django.db import transaction
 from django.db.models import Count
 
 from common.components import COMPONENTS
 from common.errors import NotFound, ValidationFailed
+from common.recent import Recent
 from integration.models import (
     ComponentState,
     ComponentSwitch,
@@ -21,9 +23,16 @@ from integration.models import (
     StepStatus,
 )
 
+_recent = Recent[frozenset[str]]()
 
-def paused_components() -> set[str]:
-    return set(
+
+def paused_components() -> frozenset[str]:
+    """The components paused now (another process's switch is seen within RECENT_MAX_AGE)."""
+    return _recent.get("paused", _stored_paused)
+
+
+def _stored_paused() -> frozenset[str]:
+    return frozenset(
         ComponentSwitch.objects.filter(state=ComponentState.PAUSED).values_list(
             "component", flat=True
         )
@@ -31,7 +40,7 @@ def paused_components() -> set[str]:
 
 
 def component_paused(component: str) -> bool:
-    return ComponentSwitch.objects.filter(component=component, state=ComponentState.PAUSED).exists()
+    return component in paused_components()
 
 
 def component_states() -> dict[str, str]:
@@ -52,6 +61,8 @@ def component_switch(*, component: str, state: str, by: str) -> str:
     switch.state = state
     switch.changed_by = by
     switch.save(update_fields=["state", "changed_by", "changed_at"])
+    transaction.on_commit(_recent.forget)
+    _recent.forget()
     return before
 
 

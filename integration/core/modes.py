@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+from django.db import transaction
+
 from common.errors import ValidationFailed
+from common.recent import Recent
 from integration.models import IntegrationMode, RuntimeMode
 
 DEFAULT_MODE = IntegrationMode.ORCHESTRATION
 
 
+_recent = Recent[str]()
+
+
 def mode_get() -> str:
+    """The mode new processes start in (another process's switch is seen within
+    RECENT_MAX_AGE)."""
+    return _recent.get("mode", _stored_mode)
+
+
+def _stored_mode() -> str:
     row = RuntimeMode.objects.filter(singleton=1).only("mode").first()
     return row.mode if row else DEFAULT_MODE
 
@@ -23,4 +35,6 @@ def mode_set(*, mode: str, changed_by: str = "") -> str:
     RuntimeMode.objects.update_or_create(
         singleton=1, defaults={"mode": mode, "changed_by": changed_by}
     )
+    transaction.on_commit(_recent.forget)
+    _recent.forget()
     return mode

@@ -1,17 +1,22 @@
 """The trace of every process, in both modes: ordered entries and the status's allowed moves.
 
-Writing an entry bumps the process's `trace_count` with an UPDATE: that is the entry's `seq`, and
-the UPDATE holds the process row's lock until the transaction ends, so that entries of one process
-are numbered without gaps and the completion check that follows sees every settled piece of work.
+Writing entries bumps the process's `trace_count` with one UPDATE … RETURNING: that numbers them
+(`seq`), and the UPDATE holds the process row's lock until the transaction ends, so that entries
+of one process are numbered without gaps and the completion check that follows sees every settled
+piece of work.
 """
 
 from __future__ import annotations
 
 import traceback as traceback_module
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from django.db.models import F
+from django.db import connection
 from django.utils import timezone
 
 from integration.core import signals
@@ -25,6 +30,12 @@ ALLOWED_MOVES: dict[str, set[str]] = {
     ProcessStatus.CLOSED: set(),
 }
 FINISHED = {ProcessStatus.COMPLETED, ProcessStatus.FAILED, ProcessStatus.CLOSED}
+
+
+# Entries waiting for the end of a `trace_batch` (None: outside any batch), and the step each
+# process has moved to meanwhile (written with the same UPDATE that numbers the entries).
+_batch: ContextVar[list[TraceEntry] | None] = ContextVar("trace_batch", default=None)
+_steps: ContextVar[dict[UUID, str] | None] = ContextVar("trace_batch_steps", default=None)
 
 
 class IllegalMove(Exception):
@@ -42,17 +53,11 @@ def trace_record(
     detail: dict[str, Any] | None = None,
     error: BaseException | None = None,
 ) -> TraceEntry:
-    """Append an entry to a process's trace (inside the caller's transaction)."""
-    now = timezone.now()
-    Process.objects.filter(pk=process_id).update(
-        trace_count=F("trace_count") + 1, last_activity_at=now
-    )
-    seq = Process.objects.values_list("trace_count", flat=True).get(pk=process_id)
-    signals.trace_written.send(sender=TraceEntry, process_id=process_id)
-    return TraceEntry.objects.create(
+    """Append an entry to a process's trace (inside the caller's transaction; inside a
+    `trace_batch`, when the batch ends)."""
+    entry = TraceEntry(
         process_id=process_id,
-        seq=seq,
-        at=now,
+        at=timezone.now(),
         component=component,
         name=name,
         kind=kind,
@@ -61,6 +66,79 @@ def trace_record(
         detail=detail,
         traceback=_format(error) if error else "",
     )
+    pending = _batch.get()
+    if pending is None:
+        _write([entry])
+    else:
+        pending.append(entry)
+    return entry
+
+
+@contextmanager
+def trace_batch() -> Iterator[None]:
+    """Entries recorded inside the block are written when it ends, together: one seq bump per
+    process and one INSERT for them all (a step done and the next command sent are one trace
+    write). Nested batches join the outermost; a block that raises writes nothing (its
+    transaction is rolled back anyway)."""
+    if _batch.get() is not None:
+        yield
+        return
+    token, steps_token = _batch.set([]), _steps.set({})
+    try:
+        yield
+        entries, steps = _batch.get() or [], _steps.get() or {}
+    finally:
+        _batch.reset(token)
+        _steps.reset(steps_token)
+    _write(entries, steps)
+
+
+def current_step_set(*, process_id: UUID, name: str) -> None:
+    """The step a process is at (shown in the admin): inside a batch, written with the UPDATE
+    that numbers its entries."""
+    steps = _steps.get()
+    if steps is not None:
+        steps[UUID(str(process_id))] = name
+    else:
+        Process.objects.filter(pk=process_id).update(current_step=name)
+
+
+def _write(entries: list[TraceEntry], steps: dict[UUID, str] | None = None) -> None:
+    steps = dict(steps or {})
+    by_process: dict[UUID, list[TraceEntry]] = {}
+    for entry in entries:
+        # The id may come as a UUID or as its string (a correlation id): one process, one group.
+        by_process.setdefault(UUID(str(entry.process_id)), []).append(entry)
+    for process_id, own in by_process.items():
+        last = _bump(process_id, len(own), own[-1].at, steps.pop(process_id, None))
+        for offset, entry in enumerate(own):
+            entry.seq = last - len(own) + 1 + offset
+    for process_id, name in steps.items():  # moved on without a trace entry (not so today)
+        Process.objects.filter(pk=process_id).update(current_step=name)
+    TraceEntry.objects.bulk_create(entries)
+    for process_id in by_process:
+        signals.trace_written.send(sender=TraceEntry, process_id=process_id)
+
+
+def _bump(process_id: UUID, count: int, now: datetime, current_step: str | None) -> int:
+    """Move the process's trace_count on by `count` and return it (UPDATE … RETURNING: one
+    statement, and the row stays locked until the transaction ends)."""
+    meta = Process._meta
+    when = meta.get_field("last_activity_at").get_db_prep_value(now, connection)
+    key = meta.pk.get_db_prep_value(process_id, connection)
+    step_sql, step_params = (
+        ("", []) if current_step is None else (", current_step = %s", [current_step])
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {meta.db_table} SET trace_count = trace_count + %s, "
+            f"last_activity_at = %s{step_sql} WHERE id = %s RETURNING trace_count",
+            [count, when, *step_params, key],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        raise Process.DoesNotExist(f"no process {process_id}")
+    return int(row[0])
 
 
 def _format(error: BaseException) -> str:

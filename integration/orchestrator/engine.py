@@ -18,14 +18,15 @@ from typing import Any
 from uuid import UUID
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
 from common import correlation
 from common.errors import ApplicationError, NotFound
 from integration.core import components, lifecycle, relay
-from integration.core.trace import lock_process, trace_record
+from integration.core.processed import processed_claim
+from integration.core.trace import current_step_set, lock_process, trace_batch, trace_record
 from integration.models import (
     ErasedClientId,
     Process,
@@ -96,7 +97,7 @@ def _send_next(process: Process, *, after: int, results: dict[str, dict[str, Any
     )
     if process.current_step != step.name:
         process.current_step = step.name
-        process.save(update_fields=["current_step"])
+        current_step_set(process_id=process.id, name=step.name)
     if held:
         _trace_held(step)
     else:
@@ -310,7 +311,15 @@ def _settle_effect(
 def _complete(
     process: Process, step: Step, result: dict[str, Any], results: dict[str, dict[str, Any]]
 ) -> None:
-    """The step done, traced, and the next step's command, in the caller's transaction."""
+    """The step done, traced, and the next step's command, in the caller's transaction (one
+    trace write for both)."""
+    with trace_batch():
+        _complete_step(process, step, result, results)
+
+
+def _complete_step(
+    process: Process, step: Step, result: dict[str, Any], results: dict[str, dict[str, Any]]
+) -> None:
     step.result = result
     step.status = StepStatus.DONE
     step.done_at = timezone.now()
@@ -333,12 +342,7 @@ def _complete(
 
 def _claim(step: Step) -> bool:
     """Write the processed record; False when another copy already did (its transaction won)."""
-    try:
-        with transaction.atomic():
-            ProcessedMessage.objects.create(message_id=step.id, consumer=step.component)
-    except IntegrityError:
-        return False
-    return True
+    return processed_claim(message_id=step.id, consumer=step.component)
 
 
 def _unprocessed(step: Step) -> bool:

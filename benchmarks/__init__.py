@@ -1,0 +1,1 @@
+"""`make bench`: Ensemble's figures next to bare baselines on the same services."""
