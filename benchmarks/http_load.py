@@ -64,7 +64,8 @@ class LoadResult:
     def summary(self) -> str:
         return (
             f"{self.label:<34} {self.per_second:8.0f} req/s   p50 {self.percentile(50):7.1f} ms"
-            f"   p99 {self.percentile(99):7.1f} ms   n={self.count} statuses {sorted(set(self.statuses))}"
+            f"   p99 {self.percentile(99):7.1f} ms   n={self.count}"
+            f" statuses {sorted(set(self.statuses))}"
         )
 
 

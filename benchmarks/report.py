@@ -50,13 +50,13 @@ class Figure:
 
     @property
     def target_text(self) -> str:
-        if self.rule == "info" or self.target is None and self.rule != "equal":
+        if self.rule == "info" or (self.target is None and self.rule != "equal"):
             return ""
         if self.rule == "equal":
             return "= baseline"
         if self.rule == "below":
             return f"< {self.target:g} {self.unit}"
-        return f"{'≥' if self.rule == 'at_least' else '≤'} {self.target:g}×"
+        return f"{'≥' if self.rule == 'at_least' else '≤'} {self.target:g}x"
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -75,7 +75,13 @@ def _number(value: float | None, unit: str = "") -> str:
     if not _finite(value):
         return "—"
     assert value is not None
-    text = f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}" if abs(value) < 1 else f"{value:.1f}"
+    text = (
+        f"{value:,.0f}"
+        if abs(value) >= 100
+        else f"{value:.3g}"
+        if abs(value) < 1
+        else f"{value:.1f}"
+    )
     return f"{text} {unit}".strip()
 
 
@@ -85,12 +91,21 @@ def table(figures: list[Figure]) -> str:
         ratio = f"{f.ratio:.2f}" if f.ratio is not None else "—"
         met = {True: "yes", False: "no", None: ""}[f.met]
         rows.append(
-            (f.name, _number(f.product, f.unit), _number(f.baseline, f.unit), ratio, f.target_text, met)
+            (
+                f.name,
+                _number(f.product, f.unit),
+                _number(f.baseline, f.unit),
+                ratio,
+                f.target_text,
+                met,
+            )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = []
     for index, row in enumerate(rows):
-        cells = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)]
+        cells = [row[0].ljust(widths[0])] + [
+            c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
+        ]
         lines.append("  ".join(cells).rstrip())
         if index == 0:
             lines.append("  ".join("-" * w for w in widths))
@@ -98,7 +113,10 @@ def table(figures: list[Figure]) -> str:
 
 
 def markdown_table(figures: list[Figure]) -> str:
-    lines = ["| figure | product | baseline | ratio | target | met |", "|---|---:|---:|---:|---|---|"]
+    lines = [
+        "| figure | product | baseline | ratio | target | met |",
+        "|---|---:|---:|---:|---|---|",
+    ]
     for f in figures:
         ratio = f"{f.ratio:.2f}" if f.ratio is not None else "—"
         met = {True: "yes", False: "**no**", None: ""}[f.met]
@@ -111,7 +129,7 @@ def markdown_table(figures: list[Figure]) -> str:
 
 def svg(figures: list[Figure], title: str) -> str:
     """One bar per figure with a ratio: the ratio to its baseline, the target as a tick, green
-    when met. Ratios are drawn on a log scale from 1/16 to 16 so that 0.25× and 4× look alike."""
+    when met. Ratios are drawn on a log scale from 1/16 to 16 so that 0.25x and 4x look alike."""
     charted = [f for f in figures if f.ratio is not None and f.ratio > 0]
     label_width, plot_width, row_height, top = 330, 480, 22, 48
     height = top + row_height * len(charted) + 40
@@ -125,10 +143,11 @@ def svg(figures: list[Figure], title: str) -> str:
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">',
-        f'<title>{escape(title)}</title>',
+        f"<title>{escape(title)}</title>",
         '<rect width="100%" height="100%" fill="white"/>',
         f'<text x="10" y="20" font-size="14" font-weight="bold">{escape(title)}</text>',
-        f'<text x="10" y="38" fill="#555">ratio product / baseline (log scale); tick = target</text>',
+        '<text x="10" y="38" fill="#555">'
+        "ratio product / baseline (log scale); tick = target</text>",
     ]
     for tick in (1 / 16, 1 / 4, 1 / 2, 1, 2, 4, 16):
         tx = x(tick)
@@ -137,17 +156,21 @@ def svg(figures: list[Figure], title: str) -> str:
             f'stroke="{"#888" if tick == 1 else "#ddd"}"/>'
         )
         parts.append(
-            f'<text x="{tx:.1f}" y="{height - 14}" text-anchor="middle" fill="#555">{tick:g}×</text>'
+            f'<text x="{tx:.1f}" y="{height - 14}" text-anchor="middle" fill="#555">'
+            f"{tick:g}x</text>"
         )
     for index, f in enumerate(charted):
         y = top + index * row_height
         assert f.ratio is not None
         colour = {True: "#2e7d32", False: "#c62828", None: "#607d8b"}[f.met]
         start, end = sorted((x(1), x(f.ratio)))
-        parts.append(f'<text x="{label_width - 8}" y="{y + 14}" text-anchor="end">{escape(f.name)}</text>')
         parts.append(
-            f'<rect x="{start:.1f}" y="{y + 4}" width="{max(end - start, 1):.1f}" height="{row_height - 8}" '
-            f'fill="{colour}"><title>{escape(f.name)}: {f.ratio:.2f}×</title></rect>'
+            f'<text x="{label_width - 8}" y="{y + 14}" text-anchor="end">{escape(f.name)}</text>'
+        )
+        parts.append(
+            f'<rect x="{start:.1f}" y="{y + 4}" width="{max(end - start, 1):.1f}" '
+            f'height="{row_height - 8}" '
+            f'fill="{colour}"><title>{escape(f.name)}: {f.ratio:.2f}x</title></rect>'
         )
         if f.target is not None and f.rule in ("at_least", "at_most"):
             tx = x(f.target)
@@ -155,14 +178,18 @@ def svg(figures: list[Figure], title: str) -> str:
                 f'<line x1="{tx:.1f}" y1="{y + 1}" x2="{tx:.1f}" y2="{y + row_height - 1}" '
                 f'stroke="black" stroke-width="2"/>'
             )
-        parts.append(f'<text x="{label_width + plot_width + 8}" y="{y + 14}">{f.ratio:.2f}×</text>')
+        parts.append(f'<text x="{label_width + plot_width + 8}" y="{y + 14}">{f.ratio:.2f}x</text>')
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
 
 
 def write(out_dir: Path, figures: list[Figure], context: dict[str, Any]) -> dict[str, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {"json": out_dir / "bench.json", "svg": out_dir / "bench.svg", "md": out_dir / "bench.md"}
+    paths = {
+        "json": out_dir / "bench.json",
+        "svg": out_dir / "bench.svg",
+        "md": out_dir / "bench.md",
+    }
     document = {**context, "figures": [f.as_dict() for f in figures]}
     paths["json"].write_text(json.dumps(document, indent=2, default=str) + "\n")
     paths["svg"].write_text(svg(figures, "Ensemble vs bare baselines"))

@@ -33,9 +33,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import http_load, report  # noqa: E402
-from benchmarks.report import Figure  # noqa: E402
-from benchmarks.services import (  # noqa: E402
+from benchmarks import http_load, report
+from benchmarks.report import Figure, Rule
+from benchmarks.services import (
     ROOT,
     Child,
     Database,
@@ -73,7 +73,7 @@ class Sizes:
 FULL = Sizes(
     requests=3000,
     request_seconds=20,
-    accept=2000,
+    accept=1000,
     burst=300,
     singles=5,
     memory_processes=10_000,
@@ -105,21 +105,25 @@ class Budget:
     def left(self) -> float:
         return self.deadline - time.monotonic()
 
+    def allow(self, cap: float, keep: float = SCALE_RESERVE) -> float:
+        """Seconds a phase may take: its cap, less when the rest would not fit."""
+        return max(10.0, min(cap, self.left() - keep))
+
 
 def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def run_command(
-    command: list[str], env: dict[str, str], timeout: float = 600
-) -> tuple[str, float]:
+def run_command(command: list[str], env: dict[str, str], timeout: float = 600) -> tuple[str, float]:
     """Runs to completion; returns stdout and the wall time. A failure stops the bench."""
     started = time.perf_counter()
     done = subprocess.run(
         command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False
     )
     if done.returncode != 0:
-        raise RuntimeError(f"{' '.join(command)} failed:\n{done.stdout[-2000:]}{done.stderr[-3000:]}")
+        raise RuntimeError(
+            f"{' '.join(command)} failed:\n{done.stdout[-2000:]}{done.stderr[-3000:]}"
+        )
     return done.stdout, time.perf_counter() - started
 
 
@@ -151,8 +155,18 @@ def bare_baselines(services: Services, sizes: Sizes, logs: Path) -> dict[str, An
     base = f"http://127.0.0.1:{port}"
     server = Child(
         "bare-gunicorn",
-        [PY, "-m", "gunicorn", "benchmarks.bare.wsgi:application", "--workers", "2",
-         "--bind", f"127.0.0.1:{port}", "--log-level", "warning"],
+        [
+            PY,
+            "-m",
+            "gunicorn",
+            "benchmarks.bare.wsgi:application",
+            "--workers",
+            "2",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+        ],
         env,
         logs,
     )
@@ -163,12 +177,16 @@ def bare_baselines(services: Services, sizes: Sizes, logs: Path) -> dict[str, An
         _warm_up(base, [http_load.call("GET", "/ping")])
         run_id = uuid.uuid4().hex[:8]
         creates = [
-            http_load.call("POST", "/rows/", {"name": f"Row {i}", "email": f"{run_id}-{i}@example.com"})
+            http_load.call(
+                "POST", "/rows/", {"name": f"Row {i}", "email": f"{run_id}-{i}@example.com"}
+            )
             for i in range(sizes.requests)
         ]
         created = _load("bare create", base, creates, sizes)
         ids = [json.loads(b)["id"] for b in created.bodies if b.startswith(b'{"id"')]
-        reads = [http_load.call("GET", f"/rows/{ids[i % len(ids)]}/") for i in range(sizes.requests)]
+        reads = [
+            http_load.call("GET", f"/rows/{ids[i % len(ids)]}/") for i in range(sizes.requests)
+        ]
         results["create"] = created
         results["retrieve"] = _load("bare retrieve", base, reads, sizes)
         pings = [http_load.call("GET", "/ping") for _ in range(sizes.requests)]
@@ -177,22 +195,45 @@ def bare_baselines(services: Services, sizes: Sizes, logs: Path) -> dict[str, An
         server.stop()
     worker = Child(
         "bare-celery",
-        [PY, "-m", "celery", "-A", "benchmarks.bare.chain", "worker", "--concurrency", "4",
-         "--queues", "bench_bare", "--without-gossip", "--without-mingle", "--without-heartbeat",
-         "--loglevel", "WARNING"],
+        [
+            PY,
+            "-m",
+            "celery",
+            "-A",
+            "benchmarks.bare.chain",
+            "worker",
+            "--concurrency",
+            "4",
+            "--queues",
+            "bench_bare",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "--loglevel",
+            "WARNING",
+        ],
         env,
         logs,
     )
     try:
         out, _ = run_command(
-            [PY, "-m", "benchmarks.bare.chain_client", "--burst", str(sizes.burst),
-             "--singles", str(sizes.singles)],
+            [
+                PY,
+                "-m",
+                "benchmarks.bare.chain_client",
+                "--burst",
+                str(sizes.burst),
+                "--singles",
+                str(sizes.singles),
+            ],
             env,
             timeout=300,
         )
         results["chain"] = json.loads(out.strip().splitlines()[-1])
-        log(f"bare chain: one in {results['chain']['single_median_seconds'] * 1000:.1f} ms, "
-            f"burst {results['chain']['burst']['per_second']:.0f}/s")
+        log(
+            f"bare chain: one in {results['chain']['single_median_seconds'] * 1000:.1f} ms, "
+            f"burst {results['chain']['burst']['per_second']:.0f}/s"
+        )
         results["chain_worker_log"] = str(worker.log_path)
     finally:
         worker.stop()
@@ -210,14 +251,25 @@ def _answers(url: str) -> bool:
 
 
 def _warm_up(base: str, jobs: list[http_load.Job], headers: dict[str, str] | None = None) -> None:
-    http_load.load("warm-up", base, jobs * 20, concurrency=CONCURRENCY, headers=headers, time_limit=10)
+    http_load.load(
+        "warm-up", base, jobs * 20, concurrency=CONCURRENCY, headers=headers, time_limit=10
+    )
 
 
 def _load(
-    label: str, base: str, jobs: list[http_load.Job], sizes: Sizes, headers: dict[str, str] | None = None
+    label: str,
+    base: str,
+    jobs: list[http_load.Job],
+    sizes: Sizes,
+    headers: dict[str, str] | None = None,
 ) -> http_load.LoadResult:
     result = http_load.load(
-        label, base, jobs, concurrency=CONCURRENCY, headers=headers, time_limit=sizes.request_seconds
+        label,
+        base,
+        jobs,
+        concurrency=CONCURRENCY,
+        headers=headers,
+        time_limit=sizes.request_seconds,
     )
     log(result.summary())
     return result
@@ -255,13 +307,17 @@ class Product:
         self.db = Database(self.services.product_db)
 
     def start_web(self) -> None:
-        self.web = Child("product-web", ["make", "-s", "web", f"PORT={self.port}"], self.env, self.logs)
+        self.web = Child(
+            "product-web", ["make", "-s", "web", f"PORT={self.port}"], self.env, self.logs
+        )
         if not wait_for(lambda: _answers(f"{self.base}/healthz"), timeout=90, interval=0.25):
             raise RuntimeError(f"the web server did not start:\n{self.web.tail()}")
 
     def start_workers(self) -> None:
         self.worker = Child("product-worker", ["make", "-s", "worker"], self.env, self.logs)
-        self.scheduler = Child("product-scheduler", ["make", "-s", "scheduler"], self.env, self.logs)
+        self.scheduler = Child(
+            "product-scheduler", ["make", "-s", "scheduler"], self.env, self.logs
+        )
 
     def stop(self) -> None:
         for child in (self.scheduler, self.worker, self.web):
@@ -286,7 +342,10 @@ class Product:
             [param],
         )
         counts = {status: int(count) for status, count, _ in rows}
-        last = max((epoch(f) for s, _, f in rows if s == "completed" and f is not None), default=float("nan"))
+        last = max(
+            (epoch(f) for s, _, f in rows if s == "completed" and f is not None),
+            default=float("nan"),
+        )
         return counts, last
 
     def wait_settled(self, since: float, expected: int, timeout: float) -> tuple[int, float]:
@@ -319,20 +378,35 @@ class Product:
         last completion (the database's finish time)."""
         started = time.time()
         sent = http_load.load(
-            label, self.base, http_load.registrations(uuid.uuid4().hex[:8], count),
-            concurrency=CONCURRENCY, headers=self.headers, time_limit=60,
+            label,
+            self.base,
+            http_load.registrations(uuid.uuid4().hex[:8], count),
+            concurrency=CONCURRENCY,
+            headers=self.headers,
+            time_limit=60,
         )
         accepted = sent.statuses.count(202)
         completed, last = self.wait_settled(started, accepted, timeout)
         seconds = last - started
         per_second = completed / seconds if completed and seconds > 0 else 0.0
-        log(f"{label}: {accepted} accepted, {completed} completed in {seconds:.1f} s = {per_second:.1f}/s")
-        return {"accepted": accepted, "completed": completed, "seconds": seconds, "per_second": per_second}
+        log(
+            f"{label}: {accepted} accepted, {completed} completed in {seconds:.1f} s"
+            f" = {per_second:.1f}/s"
+        )
+        return {
+            "accepted": accepted,
+            "completed": completed,
+            "seconds": seconds,
+            "per_second": per_second,
+        }
 
-    def one_registration(self, count: int) -> list[float]:
+    def one_registration(self, count: int, time_limit: float = 30) -> list[float]:
         """Seconds from sending a registration to seeing its process completed, one at a time."""
-        latencies = []
+        latencies: list[float] = []
+        stop_at = time.monotonic() + time_limit
         for i in range(count):
+            if time.monotonic() > stop_at:
+                break
             job = http_load.registrations(f"single{uuid.uuid4().hex[:6]}", 1)[0]
             connection = _connection(self.base)
             started = time.perf_counter()
@@ -341,16 +415,33 @@ class Product:
             if status != 202:
                 continue
             process_id = json.loads(body)["process_id"]
-            deadline = time.monotonic() + 30
-            while self.process_status(process_id) not in ("completed", "failed") and time.monotonic() < deadline:
+            deadline = stop_at + 5
+            while (
+                self.process_status(process_id) not in ("completed", "failed")
+                and time.monotonic() < deadline
+            ):
                 time.sleep(0.002)
             latencies.append(time.perf_counter() - started)
             if i < count - 1:
                 time.sleep(0.3)
         return latencies
 
-    def details(self, label: str, client_ids: list[str], count: int, sizes: Sizes) -> http_load.LoadResult:
-        reads = [http_load.call("GET", f"/api/v1/clients/{client_ids[i % len(client_ids)]}/") for i in range(count)]
+    def registered_clients(self) -> list[str]:
+        """Clients whose registration has completed: details of the others would be a 404."""
+        assert self.db is not None
+        rows = self.db.rows(
+            "SELECT client_id FROM integration_process"
+            " WHERE kind = 'client_registration' AND status = 'completed'"
+        )
+        return [str(row[0]) for row in rows]
+
+    def details(
+        self, label: str, client_ids: list[str], count: int, sizes: Sizes
+    ) -> http_load.LoadResult:
+        reads = [
+            http_load.call("GET", f"/api/v1/clients/{client_ids[i % len(client_ids)]}/")
+            for i in range(count)
+        ]
         return _load(label, self.base, reads, sizes, self.headers)
 
     def rss(self) -> dict[str, int]:
@@ -366,7 +457,9 @@ def _connection(base: str) -> Any:
     return http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=30)
 
 
-def product_environment(services: Services, database: str, var_dir: Path, port: int) -> dict[str, str]:
+def product_environment(
+    services: Services, database: str, var_dir: Path, port: int
+) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("INTEGRATION_MODE", "WEB_WORKERS")}
     env.update(
         DATABASE_URL=database,
@@ -396,18 +489,29 @@ def product_figures(product: Product, sizes: Sizes, budget: Budget) -> dict[str,
     product.start_web()
     _warm_up(product.base, [http_load.call("GET", "/healthz")])
     results["healthz"] = _load(
-        "product /healthz", product.base, [http_load.call("GET", "/healthz")] * sizes.requests, sizes
+        "product /healthz",
+        product.base,
+        [http_load.call("GET", "/healthz")] * sizes.requests,
+        sizes,
     )
     # Accepting, workers stopped: the request commits its rows and publishes, nothing more.
     accept_started = time.time()
     accepted = product.register("product accept (workers stopped)", sizes.accept, sizes)
     results["accept"] = accepted
-    client_ids = [json.loads(b)["client_id"] for b in accepted.bodies if b.startswith(b'{"process_id')]
+    client_ids = [
+        json.loads(b)["client_id"] for b in accepted.bodies if b.startswith(b'{"process_id')
+    ]
     product.start_workers()
     drain_started = time.time()
-    completed, last = product.wait_settled(accept_started, len(client_ids), timeout=min(240, budget.left() / 3))
+    completed, last = product.wait_settled(
+        accept_started, len(client_ids), timeout=budget.allow(90, keep=SCALE_RESERVE + 300)
+    )
     results["drain"] = {"completed": completed, "seconds": last - drain_started}
-    log(f"backlog of {len(client_ids)} registrations: {completed} completed in {last - drain_started:.1f} s")
+    log(
+        f"backlog of {len(client_ids)} registrations: {completed} completed"
+        f" in {last - drain_started:.1f} s"
+    )
+    client_ids = product.registered_clients() or client_ids
     product.details("warm-up details", client_ids, 50, sizes)
 
     results["rss_before"] = product.rss()
@@ -422,15 +526,21 @@ def product_figures(product: Product, sizes: Sizes, budget: Budget) -> dict[str,
         "product details (choreography)", client_ids, sizes.requests, sizes
     )
     lookups += results["details_choreography"].count
-    results["burst_choreography"] = product.burst("burst (choreography)", sizes.burst)
+    results["burst_choreography"] = product.burst(
+        "burst (choreography)", sizes.burst, timeout=budget.allow(120, keep=SCALE_RESERVE + 150)
+    )
     results["single_choreography"] = product.one_registration(sizes.singles)
     product.manage("integration_mode", "orchestration")
-    results["burst_orchestration"] = product.burst("burst (orchestration)", sizes.burst)
+    results["burst_orchestration"] = product.burst(
+        "burst (orchestration)", sizes.burst, timeout=budget.allow(120, keep=SCALE_RESERVE + 40)
+    )
     results["single_orchestration"] = product.one_registration(sizes.singles)
 
     # Memory: keep going until the targets or the time allotted to them (the rest is the
     # scale phase's).
-    memory_deadline = time.monotonic() + min(sizes.memory_seconds, max(0.0, budget.left() - SCALE_RESERVE))
+    memory_deadline = time.monotonic() + min(
+        sizes.memory_seconds, max(0.0, budget.left() - SCALE_RESERVE)
+    )
     processes = sum(product.statuses_since(memory_since)[0].values())
     while processes < sizes.memory_processes and time.monotonic() < memory_deadline - 20:
         batch = min(500, sizes.memory_processes - processes)
@@ -439,16 +549,23 @@ def product_figures(product: Product, sizes: Sizes, budget: Budget) -> dict[str,
     while lookups < sizes.memory_lookups and time.monotonic() < memory_deadline:
         batch = min(2000, sizes.memory_lookups - lookups)
         lookups += http_load.load(
-            "memory lookups", product.base,
-            [http_load.call("GET", f"/api/v1/clients/{client_ids[i % len(client_ids)]}/") for i in range(batch)],
-            concurrency=CONCURRENCY, headers=product.headers,
+            "memory lookups",
+            product.base,
+            [
+                http_load.call("GET", f"/api/v1/clients/{client_ids[i % len(client_ids)]}/")
+                for i in range(batch)
+            ],
+            concurrency=CONCURRENCY,
+            headers=product.headers,
             time_limit=max(1.0, memory_deadline - time.monotonic()),
         ).count
     time.sleep(2)  # let the pools settle back
     results["rss_after"] = product.rss()
     results["memory_work"] = {"processes": processes, "lookups": lookups}
-    log(f"memory: {processes} processes and {lookups} lookups between the two readings; "
-        f"rss {results['rss_before']} → {results['rss_after']}")
+    log(
+        f"memory: {processes} processes and {lookups} lookups between the two readings; "
+        f"rss {results['rss_before']} → {results['rss_after']}"
+    )
     return results
 
 
@@ -458,10 +575,22 @@ def product_figures(product: Product, sizes: Sizes, budget: Budget) -> dict[str,
 def scale_figures(services: Services, var_dir: Path, sizes: Sizes) -> dict[str, Any]:
     env = product_environment(services, services.scale_db, var_dir, 0)
     results: dict[str, Any] = {}
-    for label, (clients, processes, entries) in (("small", sizes.scale_small), ("large", sizes.scale_large)):
+    for label, (clients, processes, entries) in (
+        ("small", sizes.scale_small),
+        ("large", sizes.scale_large),
+    ):
         out, seconds = run_command(
-            [PY, "manage.py", "load_scale_data", "--clients", str(clients), "--processes",
-             str(processes), "--trace-entries", str(entries)],
+            [
+                PY,
+                "manage.py",
+                "load_scale_data",
+                "--clients",
+                str(clients),
+                "--processes",
+                str(processes),
+                "--trace-entries",
+                str(entries),
+            ],
             env,
             timeout=900,
         )
@@ -469,17 +598,33 @@ def scale_figures(services: Services, var_dir: Path, sizes: Sizes) -> dict[str, 
         _, switch = run_command([PY, "manage.py", "integration_mode", "choreography"], env)
         log(f"integration_mode choreography at {clients} clients: {switch:.1f} s")
         out, _ = run_command(
-            [PY, "-m", "benchmarks.scale_pages", "--client-number", str(min(500, clients // 2)),
-             "--processes-per-client", str(processes // clients), "--repeat", str(sizes.page_repeat)],
+            [
+                PY,
+                "-m",
+                "benchmarks.scale_pages",
+                "--client-number",
+                str(min(500, clients // 2)),
+                "--processes-per-client",
+                str(processes // clients),
+                "--repeat",
+                str(sizes.page_repeat),
+            ],
             env,
             timeout=600,
         )
         pages = json.loads(out.strip().splitlines()[-1])
         for name, page in pages.items():
-            log(f"  {label:5} {name:28} {page['median_ms']:8.1f} ms  {page['queries']} queries  HTTP {page['status']}")
+            log(
+                f"  {label:5} {name:28} {page['median_ms']:8.1f} ms"
+                f"  {page['queries']} queries  HTTP {page['status']}"
+            )
         results[label] = {
-            "clients": clients, "processes": processes, "trace_entries": entries,
-            "load_seconds": seconds, "mode_switch_seconds": switch, "pages": pages,
+            "clients": clients,
+            "processes": processes,
+            "trace_entries": entries,
+            "load_seconds": seconds,
+            "mode_switch_seconds": switch,
+            "pages": pages,
         }
         run_command([PY, "manage.py", "integration_mode", "orchestration"], env)
     return results
@@ -488,63 +633,126 @@ def scale_figures(services: Services, var_dir: Path, sizes: Sizes) -> dict[str, 
 # --- the table -----------------------------------------------------------------------------------
 
 
-def figures_from(bare: dict[str, Any], product: dict[str, Any], scale: dict[str, Any]) -> list[Figure]:
+def figures_from(
+    bare: dict[str, Any], product: dict[str, Any], scale: dict[str, Any]
+) -> list[Figure]:
     figures: list[Figure] = []
 
-    def http(name: str, measured: Any, baseline: Any, throughput: float | None, p99: float | None) -> None:
-        rule = "at_least" if throughput is not None else "info"
-        figures.append(Figure(f"{name} req/s", measured.per_second, baseline.per_second, "req/s", rule, throughput))
-        figures.append(Figure(f"{name} p50", measured.percentile(50), baseline.percentile(50), "ms"))
+    def http(
+        name: str, measured: Any, baseline: Any, throughput: float | None, p99: float | None
+    ) -> None:
+        rule: Rule = "at_least" if throughput is not None else "info"
         figures.append(
-            Figure(f"{name} p99", measured.percentile(99), baseline.percentile(99), "ms",
-                   "at_most" if p99 is not None else "info", p99)
+            Figure(
+                f"{name} req/s", measured.per_second, baseline.per_second, "req/s", rule, throughput
+            )
+        )
+        figures.append(
+            Figure(f"{name} p50", measured.percentile(50), baseline.percentile(50), "ms")
+        )
+        figures.append(
+            Figure(
+                f"{name} p99",
+                measured.percentile(99),
+                baseline.percentile(99),
+                "ms",
+                "at_most" if p99 is not None else "info",
+                p99,
+            )
         )
 
     if product:
         http("accept (POST /clients/, 202)", product["accept"], bare["create"], 0.50, 2.0)
         http("details, choreography", product["details_choreography"], bare["retrieve"], 0.70, 3.0)
-        http("details, orchestration", product["details_orchestration"], bare["retrieve"], 0.25, 3.0)
+        http(
+            "details, orchestration", product["details_orchestration"], bare["retrieve"], 0.25, 3.0
+        )
         chain = bare["chain"]
         for mode in ("choreography", "orchestration"):
-            figures.append(Figure(
-                f"burst of {product[f'burst_{mode}']['accepted']}: completed/s, {mode}",
-                product[f"burst_{mode}"]["per_second"], chain["burst"]["per_second"], "/s", "at_least", 0.50,
-            ))
+            figures.append(
+                Figure(
+                    f"burst of {product[f'burst_{mode}']['accepted']}: completed/s, {mode}",
+                    product[f"burst_{mode}"]["per_second"],
+                    chain["burst"]["per_second"],
+                    "/s",
+                    "at_least",
+                    0.50,
+                )
+            )
         for mode in ("choreography", "orchestration"):
             singles = product[f"single_{mode}"]
-            figures.append(Figure(
-                f"one registration end to end, {mode}",
-                statistics.median(singles) * 1000 if singles else float("nan"),
-                chain["single_median_seconds"] * 1000, "ms", "at_most", 2.0,
-            ))
+            figures.append(
+                Figure(
+                    f"one registration end to end, {mode}",
+                    statistics.median(singles) * 1000 if singles else float("nan"),
+                    chain["single_median_seconds"] * 1000,
+                    "ms",
+                    "at_most",
+                    2.0,
+                )
+            )
         http("/healthz vs trivial view", product["healthz"], bare["trivial"], None, None)
         work = product["memory_work"]
         for part in ("web", "worker"):
-            figures.append(Figure(
-                f"{part} RSS after {work['processes']:,} processes + {work['lookups']:,} lookups",
-                product["rss_after"][part] / 2**20, product["rss_before"][part] / 2**20, "MiB", "at_most", 1.10,
-            ))
-        figures.append(Figure(
-            f"backlog drain after accept ({product['drain']['completed']} registrations)",
-            product["drain"]["completed"] / product["drain"]["seconds"] if product["drain"]["seconds"] > 0 else float("nan"),
-            None, "/s",
-        ))
+            figures.append(
+                Figure(
+                    f"{part} RSS after {work['processes']:,} processes"
+                    f" + {work['lookups']:,} lookups",
+                    product["rss_after"][part] / 2**20,
+                    product["rss_before"][part] / 2**20,
+                    "MiB",
+                    "at_most",
+                    1.10,
+                )
+            )
+        figures.append(
+            Figure(
+                f"backlog of {product['drain']['completed']} registrations drained"
+                " (incl. worker start)",
+                product["drain"]["completed"] / product["drain"]["seconds"]
+                if product["drain"]["seconds"] > 0
+                else float("nan"),
+                None,
+                "/s",
+            )
+        )
     if scale:
         small, large = scale["small"], scale["large"]
-        size = f"{large['clients'] // 1000}k/{small['clients'] // 1000 or small['clients']}"
+        size = f"{count_text(large['clients'])}/{count_text(small['clients'])}"
         for name, page in large["pages"].items():
             before = small["pages"][name]
-            figures.append(Figure(f"{name} {size}", page["median_ms"], before["median_ms"], "ms", "at_most", 1.2))
-            figures.append(Figure(f"{name} queries", page["queries"], before["queries"], "", "equal"))
-        figures.append(Figure(
-            f"integration_mode choreography at {large['clients']:,} clients",
-            large["mode_switch_seconds"], None, "s", "below", 30.0,
-        ))
-        figures.append(Figure(
-            f"load_scale_data to {large['clients']:,}/{large['processes']:,}/{large['trace_entries']:,}",
-            large["load_seconds"], None, "s",
-        ))
+            figures.append(
+                Figure(
+                    f"{name} {size}", page["median_ms"], before["median_ms"], "ms", "at_most", 1.2
+                )
+            )
+            figures.append(
+                Figure(f"{name} queries", page["queries"], before["queries"], "", "equal")
+            )
+        figures.append(
+            Figure(
+                f"integration_mode choreography at {large['clients']:,} clients",
+                large["mode_switch_seconds"],
+                None,
+                "s",
+                "below",
+                30.0,
+            )
+        )
+        figures.append(
+            Figure(
+                f"load_scale_data to {large['clients']:,}/{large['processes']:,}"
+                f"/{large['trace_entries']:,}",
+                large["load_seconds"],
+                None,
+                "s",
+            )
+        )
     return figures
+
+
+def count_text(number: int) -> str:
+    return f"{number // 1000}k" if number >= 1000 and number % 1000 == 0 else str(number)
 
 
 def machine() -> dict[str, Any]:
@@ -558,7 +766,10 @@ def machine() -> dict[str, Any]:
     except OSError:
         memory = 0
     return {
-        "cpus": os.cpu_count(), "cpu": cpu, "memory_gib": memory, "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "cpu": cpu,
+        "memory_gib": memory,
+        "python": platform.python_version(),
         "system": f"{platform.system()} {platform.release()}",
     }
 
@@ -567,9 +778,13 @@ def _serialisable(results: dict[str, Any]) -> dict[str, Any]:
     def convert(value: Any) -> Any:
         if isinstance(value, http_load.LoadResult):
             return {
-                "label": value.label, "count": value.count, "seconds": value.elapsed,
-                "per_second": value.per_second, "p50_ms": value.percentile(50),
-                "p99_ms": value.percentile(99), "statuses": sorted(set(value.statuses)),
+                "label": value.label,
+                "count": value.count,
+                "seconds": value.elapsed,
+                "per_second": value.per_second,
+                "p50_ms": value.percentile(50),
+                "p99_ms": value.percentile(99),
+                "statuses": sorted(set(value.statuses)),
             }
         if isinstance(value, dict):
             return {k: convert(v) for k, v in value.items()}
@@ -594,6 +809,8 @@ def main() -> int:
     services = choose(dict(os.environ), var_dir)
     log(f"services: {services.describe()}")
     started = time.time()
+    # Anything else running on the machine skews both sides; the load average says how much.
+    load_at_start = os.getloadavg()
     bare = bare_baselines(services, sizes, logs)
     product = Product(services, var_dir, logs)
     try:
@@ -611,13 +828,18 @@ def main() -> int:
         "quick": args.quick,
         "machine": machine(),
         "services": services.describe(),
+        "load_average": {"start": load_at_start, "end": os.getloadavg()},
         "concurrency": CONCURRENCY,
         "bare": _serialisable(bare),
         "product": _serialisable(measured),
         "scale": scale,
     }
     paths = report.write(args.out, figures, context)
-    print(f"\nwritten: {', '.join(str(p) for p in paths.values())} ({context['seconds']:.0f} s)")
+    print(
+        f"\nload average (1 min) {load_at_start[0]:.1f} at start, {os.getloadavg()[0]:.1f} at end"
+        f" on {os.cpu_count()} CPUs"
+    )
+    print(f"written: {', '.join(str(p) for p in paths.values())} ({context['seconds']:.0f} s)")
     return 0
 
 

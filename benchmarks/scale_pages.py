@@ -61,7 +61,11 @@ def shop_token() -> str:
 
 
 def explain(sql: str) -> str:
-    prefix = "EXPLAIN (ANALYZE, BUFFERS) " if connection.vendor == "postgresql" else "EXPLAIN QUERY PLAN "
+    prefix = (
+        "EXPLAIN (ANALYZE, BUFFERS) "
+        if connection.vendor == "postgresql"
+        else "EXPLAIN QUERY PLAN "
+    )
     with connection.cursor() as cursor:
         cursor.execute(prefix + sql)
         return "\n".join(" ".join(str(c) for c in row) for row in cursor.fetchall())
@@ -71,14 +75,13 @@ def measure(browser: TestClient, api: TestClient, path: str, repeat: int) -> dic
     client = api if path.startswith("/api/") else browser
     first = client.get(path)
     timings = []
-    captured: CaptureQueriesContext | None = None
+    queries: list[dict[str, Any]] = []
     for _ in range(repeat):
         with CaptureQueriesContext(connection) as captured:
             started = time.perf_counter()
             response = client.get(path)
             timings.append((time.perf_counter() - started) * 1000)
-    assert captured is not None
-    queries = captured.captured_queries
+        queries = captured.captured_queries
     result: dict[str, Any] = {
         "path": path,
         "status": response.status_code,

@@ -212,7 +212,11 @@ class Child:
         self.log_path = log_dir / f"{label}.log"
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.popen = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+            command,
+            cwd=ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
 
@@ -223,10 +227,8 @@ class Child:
         if self.alive():
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.popen.pid, signal.SIGTERM)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.popen.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                pass
         # Whatever of the group lingers (pool children) goes too.
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.popen.pid, signal.SIGKILL)
@@ -260,7 +262,8 @@ def _descendants(root: int) -> list[int]:
         with contextlib.suppress(OSError, ValueError, IndexError):
             parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
             children.setdefault(parent, []).append(int(entry.name))
-    found, stack = [], [root]
+    found: list[int] = []
+    stack = [root]
     while stack and len(found) < 1000:
         pid = stack.pop()
         found.append(pid)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import random
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -27,7 +27,7 @@ from uuid import UUID
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Exists, OuterRef
 from django.dispatch import Signal
 from django.utils import timezone
 
@@ -37,6 +37,7 @@ from common.errors import ApplicationError, NotFound
 from integration.core import components, lifecycle, relay
 from integration.core.erasure import ERASURE_EVENTS
 from integration.core.processed import processed_claim
+from integration.core.runs import Run, run_count
 from integration.core.trace import lock_process, trace_batch, trace_record
 from integration.events import EVENT_TYPES, ClientState, Event
 from integration.models import (
@@ -272,14 +273,16 @@ def client_erased(*, client_id: UUID | str) -> bool:
 
 def deliver(*, delivery_id: UUID) -> str:
     """Run one copy of a delivery. Returns what happened, for the worker's log."""
-    row = Delivery.objects.filter(pk=delivery_id).values("process_id", "status", "runs").first()
-    if row is None:
-        return "unknown delivery"
-    with correlation.bound(row["process_id"]):
-        if row["status"] in RUNNABLE:
-            if row["runs"] >= settings.WORKER_CRASH_LIMIT:
+    run = run_count(Delivery, pk=delivery_id, open_statuses=RUNNABLE)
+    if run is None:
+        row = Delivery.objects.filter(pk=delivery_id).values("process_id", "status").first()
+        if row is None:
+            return "unknown delivery"
+        if row["status"] in RUNNABLE:  # open, and its runs all ended with their worker
+            with correlation.bound(row["process_id"]):
                 return _dead_worker_lost(delivery_id)
-            _count_run(delivery_id)
+        run = Run(row["process_id"])
+    with correlation.bound(run.process_id):
         effect: AfterCommit | None = None
         try:
             with transaction.atomic():
@@ -292,12 +295,6 @@ def deliver(*, delivery_id: UUID) -> str:
             logger.warning("delivery %s raised %s", delivery_id, type(error).__name__)
             _record_error(delivery_id, error, name=effect.name if effect else None)
             return f"error: {type(error).__name__}"
-
-
-def _count_run(delivery_id: UUID) -> None:
-    """Committed before the listener runs (autocommit, no lock held): a run that kills its worker
-    process leaves no other trace, and its message comes back (acks late)."""
-    Delivery.objects.filter(pk=delivery_id, status__in=RUNNABLE).update(runs=F("runs") + 1)
 
 
 def _dead_worker_lost(delivery_id: UUID) -> str:
@@ -333,7 +330,7 @@ def _dead_worker_lost(delivery_id: UUID) -> str:
 def _deliver_once(delivery_id: UUID) -> str | tuple[AfterCommit, Any]:
     """The listener's transaction: its effect and the delivery done, or, for a listener with
     work outside the database, the intent it recorded (the delivery stays open)."""
-    delivery = Delivery.objects.select_related("event").get(pk=delivery_id)
+    delivery = _delivery_to_run(delivery_id)
     if delivery.status not in RUNNABLE:
         return f"ignored: delivery is {delivery.status}"
     if components.component_paused(delivery.component):
@@ -341,9 +338,7 @@ def _deliver_once(delivery_id: UUID) -> str | tuple[AfterCommit, Any]:
         return f"held: {delivery.component} paused"
     listener = _registry.get(delivery.listener)
     event_name = delivery.event.name
-    if listener is None or (
-        _is_erased(delivery.event.client_id) and event_name not in ERASURE_EVENTS
-    ):
+    if listener is None or (delivery.client_erased and event_name not in ERASURE_EVENTS):
         _settle_delivery(delivery, DeliveryStatus.SKIPPED, "skipped")
         return "skipped"
     effect = _after_commit.get(delivery.listener)
@@ -352,13 +347,26 @@ def _deliver_once(delivery_id: UUID) -> str | tuple[AfterCommit, Any]:
     if not (_unprocessed(delivery) if effect else _claim(delivery)):
         return "ignored: already processed"
     with trace_batch():  # what it publishes and the delivery done: one trace write
-        _wake_if_stuck(delivery.process_id)
+        if delivery.process_stuck:  # work reached a stuck process: it runs again
+            lifecycle.process_wake(process=lock_process(delivery.process_id))
         event = EVENT_TYPES[event_name].from_payload(delivery.event.payload)
         intent = listener.receiver(sender=type(event), event=event)
         if effect is not None:
             return effect, intent
         _settle_delivery(delivery, DeliveryStatus.DONE, "done")
     return "done"
+
+
+def _delivery_to_run(delivery_id: UUID) -> Any:
+    """The delivery with its event, whether the event's client is erased (`client_erased`) and
+    whether its process is stuck (`process_stuck`): one query."""
+    erased = ErasedClientId.objects.filter(client_id=OuterRef("event__client_id"))
+    stuck = Process.objects.filter(pk=OuterRef("process_id"), status=ProcessStatus.STUCK)
+    return (
+        Delivery.objects.select_related("event")
+        .annotate(client_erased=Exists(erased), process_stuck=Exists(stuck))
+        .get(pk=delivery_id)
+    )
 
 
 def _claim(delivery: Delivery) -> bool:
@@ -423,12 +431,6 @@ def _settle_delivery(delivery: Delivery, status: str, trace_status: str) -> None
             detail={"listener": delivery.listener},
         )
         settle(delivery.process_id)
-
-
-def _wake_if_stuck(process_id: UUID | None) -> None:
-    """Work reached a stuck process: it runs again (locked only when it is stuck)."""
-    if process_id and Process.objects.filter(pk=process_id, status=ProcessStatus.STUCK).exists():
-        lifecycle.process_wake(process=lock_process(process_id))
 
 
 def settle(process_id: UUID) -> None:
@@ -626,34 +628,52 @@ def _resend(delivery: Delivery) -> None:
     relay.send_after_commit(_outgoing(delivery))
 
 
-def publish_to(event: Event, *, listener: str, source: str) -> Delivery | None:
-    """Record an event for one listener only (a replica repair: the others hold it already),
-    inside the caller's transaction; the delivery goes on the broker after commit. The switches
-    are honoured as for any event: held while the listener or its component is paused, nothing
-    while it is disabled. Nothing is sent about an erased client but its erasure."""
+def publish_to(events: Sequence[Event], *, listener: str, source: str) -> list[Delivery | None]:
+    """Record events for one listener only (a replica repair: the others hold them already): an
+    EventRecord and one delivery each, inside the caller's transaction; the deliveries go on the
+    broker after commit. The switches are honoured as for any event: held while the listener or
+    its component is paused, nothing while it is disabled; nothing is sent about an erased client
+    but its erasure. Returns each event's delivery (None: nothing sent), in order."""
     entry = _registry.get(listener)
-    if entry is None or entry.event != event.name:
-        raise ApplicationError(f"{listener} does not listen to {event.name}")
-    if _is_erased(event.client_id) and event.name not in ERASURE_EVENTS:
-        return None
+    unheard = [event.name for event in events if entry is None or event.name != entry.event]
+    if unheard:
+        raise ApplicationError(f"{listener} does not listen to {unheard[0]}")
+    assert entry is not None
     switches = dict(
         ListenerSwitch.objects.filter(listener=listener).values_list("listener", "state")
     )
     if switches.get(listener) == ListenerState.DISABLED:
-        return None
-    record = EventRecord.objects.create(
-        name=event.name,
-        schema_version=event.schema_version,
-        source=source,
-        client_id=event.client_id,
-        payload=event.payload(),
-    )
-    delivery = entry.record(type(event), record, switches, components.paused_components())
-    assert delivery is not None  # enabled or paused: the listener answers with its delivery
-    delivery.save()
-    if delivery.status == DeliveryStatus.SENT:
-        relay.send_after_commit(_outgoing(delivery))
-    return delivery
+        return [None] * len(events)
+    erased = set() if entry.event in ERASURE_EVENTS else _erased_among(events)
+    paused = components.paused_components()
+    records: list[EventRecord] = []
+    answers: list[Delivery | None] = []
+    for event in events:
+        if event.client_id in erased:
+            answers.append(None)
+            continue
+        record = EventRecord(
+            name=event.name,
+            schema_version=event.schema_version,
+            source=source,
+            client_id=event.client_id,
+            payload=event.payload(),
+        )
+        records.append(record)
+        answers.append(entry.record(type(event), record, switches, paused))
+    EventRecord.objects.bulk_create(records)
+    deliveries = [delivery for delivery in answers if delivery is not None]
+    Delivery.objects.bulk_create(deliveries)
+    for delivery in deliveries:
+        if delivery.status == DeliveryStatus.SENT:
+            relay.send_after_commit(_outgoing(delivery))
+    return answers
+
+
+def _erased_among(events: Sequence[Event]) -> set[str]:
+    client_ids = {event.client_id for event in events if event.client_id}
+    erased = ErasedClientId.objects.filter(client_id__in=client_ids)
+    return {str(client_id) for client_id in erased.values_list("client_id", flat=True)}
 
 
 def release_held(*, listener: str) -> int:

@@ -17,7 +17,7 @@ from django.utils.safestring import SafeString
 from common.errors import NotFound
 from crm import selectors as crm_selectors
 from integration import bus, gateway
-from integration.choreography import switches
+from integration.choreography import reconcile, switches
 from integration.core import modes
 from integration.models import (
     Delivery,
@@ -101,7 +101,7 @@ def dashboard_figures() -> DashboardFigures:
         dead_deliveries=Delivery.objects.filter(status=DeliveryStatus.DEAD).count(),
         failed_steps=Step.objects.filter(status=StepStatus.FAILED).count(),
         latest_failures=failures,
-        reconcile=ReconcileRun.objects.order_by("-started_at", "-id").first(),
+        reconcile=reconcile.reconcile_last(),
     )
 
 

@@ -29,7 +29,7 @@ app.conf["CELERY_DB_REUSE_MAX"] = 1000
 
 @app.task(name="bench.chain_step")
 def chain_step(burst: str, chain_number: int, position: int) -> None:
-    ChainStep.objects.create(burst=burst, chain=chain_number, position=position)
+    ChainStep._default_manager.create(burst=burst, chain=chain_number, position=position)
 
 
 def start_chain(burst: str, chain_number: int) -> None:

@@ -1,6 +1,6 @@
 """Starts bare chains and waits for them in the database; prints one JSON object.
 
-    python -m benchmarks.bare.chain_client --burst 300 --singles 5
+python -m benchmarks.bare.chain_client --burst 300 --singles 5
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ WAIT_LIMIT = 120.0
 
 
 def finished(burst: str) -> int:
-    return ChainStep.objects.filter(burst=burst, position=STEPS).count()
+    return ChainStep._default_manager.filter(burst=burst, position=STEPS).count()
 
 
 def one_chain_latency() -> float:
@@ -46,7 +46,7 @@ def burst_rate(count: int) -> dict[str, float]:
         if done >= count:
             break
         time.sleep(0.05)
-    last = ChainStep.objects.filter(burst=burst, position=STEPS).order_by("-at").first()
+    last = ChainStep._default_manager.filter(burst=burst, position=STEPS).order_by("-at").first()
     seconds = (last.at.timestamp() - started_wall) if last else float("nan")
     return {"completed": done, "seconds": seconds, "per_second": done / seconds if last else 0.0}
 

@@ -9,6 +9,9 @@ class Row(models.Model):
     email = models.EmailField(max_length=254)
     created_at = models.DateTimeField(default=timezone.now)
 
+    def __str__(self) -> str:
+        return self.name
+
 
 class ChainStep(models.Model):
     """One step of a bare chain: the chain is done when its position 5 is written."""
@@ -17,3 +20,6 @@ class ChainStep(models.Model):
     chain = models.PositiveIntegerField()
     position = models.PositiveSmallIntegerField()
     at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.chain}.{self.position}"

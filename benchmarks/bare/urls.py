@@ -12,12 +12,12 @@ class RowSerializer(serializers.ModelSerializer):
 
 
 class RowCreate(generics.CreateAPIView):
-    queryset = Row.objects.all()
+    queryset = Row._default_manager.all()
     serializer_class = RowSerializer
 
 
 class RowRetrieve(generics.RetrieveAPIView):
-    queryset = Row.objects.all()
+    queryset = Row._default_manager.all()
     serializer_class = RowSerializer
 
 

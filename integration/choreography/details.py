@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from integration.core.details import ReplicaBehind, compose, purchases_of
+from integration.core.details import ReplicaBehind, compose, purchase_shape
 from integration.models import IntegrationMode
 from sales import selectors as sales_selectors
 
@@ -27,6 +27,7 @@ def details_choreographed(client_id: UUID, min_version: int | None = None) -> di
         "marketing_consent": replica.marketing_consent,
         "registered_at": replica.registered_at.isoformat(),
     }
+    copies, purchases = sales_selectors.customer_history(client_id=client_id)
     communications = [
         {
             "id": str(item.id),
@@ -34,13 +35,13 @@ def details_choreographed(client_id: UUID, min_version: int | None = None) -> di
             "subject": item.subject,
             "occurred_at": item.occurred_at.isoformat(),
         }
-        for item in sales_selectors.communication_replica_list(client_id=client_id)
+        for item in copies
     ]
     return compose(
         client_id=client_id,
         profile=profile,
         communications=communications,
-        purchases=purchases_of(client_id),
+        purchases=[purchase_shape(item) for item in purchases],
         served_by={
             "mode": IntegrationMode.CHOREOGRAPHY.value,
             "source": "sales-replica",

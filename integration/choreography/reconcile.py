@@ -29,7 +29,7 @@ in orchestration only marketing's audience, which both modes keep, is compared.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -358,29 +358,38 @@ def reconcile_last() -> ReconcileRun | None:
 
 
 def replicas_repair(*, differences: list[Difference]) -> int:
-    """Send each difference's owner state to its lagging listener, inside the caller's
-    transaction (the deliveries go out after commit). Returns the differences repaired: those
-    with something sent (a disabled listener gets nothing; an erasure reaches a listener once)."""
-    erasures: set[tuple[str, UUID]] = set()
-    repaired = 0
-    for start in range(0, len(differences), REPAIR_BATCH):
-        batch = differences[start : start + REPAIR_BATCH]
-        repaired += _repair_batch(batch, erasures)
+    """Send each difference the owner's current state, to its lagging listener alone, inside the
+    caller's transaction (the deliveries go out after commit). Returns the differences repaired:
+    those with something sent (a disabled listener gets nothing)."""
+    erased = [d for d in differences if d.owner == ERASED]
+    current = [d for d in differences if d.owner != ERASED]
+    repaired = _erase(erased)
+    for start in range(0, len(current), REPAIR_BATCH):
+        repaired += _bring_up(current[start : start + REPAIR_BATCH])
     return repaired
 
 
-def _repair_batch(batch: list[Difference], erasures: set[tuple[str, UUID]]) -> int:
-    client_ids = [d.client_id for d in batch]
-    clients = Client.objects.in_bulk(client_ids)
+def _erase(differences: list[Difference]) -> int:
+    """ClientErased once per listener and client (sales keeps two copies: one erasure)."""
+    copies = Counter((BY_NAME[d.replica].erase, d.client_id) for d in differences)
+    repaired = 0
+    for listener in sorted({listener for listener, _ in copies}):
+        keys = [key for key in copies if key[0] == listener]
+        events = [ClientErased(client_id=str(client_id)) for _, client_id in keys]
+        answers = bus.publish_to(events, listener=listener, source=SOURCE)
+        sent = zip(keys, answers, strict=True)
+        repaired += sum(copies[key] for key, answer in sent if answer is not None)
+    return repaired
+
+
+def _bring_up(batch: list[Difference]) -> int:
+    """Clients crm still has: their current state to the listener that keeps each copy."""
+    clients = Client.objects.in_bulk([d.client_id for d in batch])
     unheld = _unheld_communications(
         [d.client_id for d in batch if d.replica == "sales.communications"]
     )
-    repaired = 0
-    for difference in batch:
-        replica = BY_NAME[difference.replica]
-        if difference.owner == ERASED:
-            repaired += _erase_once(replica.erase, difference.client_id, erasures)
-            continue
+    planned: dict[str, list[tuple[int, Event]]] = defaultdict(list)
+    for position, difference in enumerate(batch):
         client = clients.get(difference.client_id)
         if client is None:
             continue  # erased since it was compared: its erasure reaches the copies
@@ -389,20 +398,13 @@ def _repair_batch(batch: list[Difference], erasures: set[tuple[str, UUID]]) -> i
             if difference.replica == "sales.communications"
             else [_updated(client)]
         )
-        sent = [bus.publish_to(event, listener=replica.update, source=SOURCE) for event in events]
-        repaired += any(sent)
-    return repaired
-
-
-def _erase_once(listener: str, client_id: UUID, erasures: set[tuple[str, UUID]]) -> int:
-    """Two copies a listener keeps (sales' customers and communications) take one erasure."""
-    if (listener, client_id) in erasures:
-        return 1
-    event = ClientErased(client_id=str(client_id))
-    if bus.publish_to(event, listener=listener, source=SOURCE) is None:
-        return 0
-    erasures.add((listener, client_id))
-    return 1
+        planned[BY_NAME[difference.replica].update] += [(position, e) for e in events]
+    repaired: set[int] = set()
+    for listener, items in planned.items():
+        answers = bus.publish_to([event for _, event in items], listener=listener, source=SOURCE)
+        sent = zip(items, answers, strict=True)
+        repaired.update(position for (position, _), answer in sent if answer is not None)
+    return len(repaired)
 
 
 def _unheld_communications(client_ids: list[UUID]) -> dict[UUID, list[Communication]]:

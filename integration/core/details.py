@@ -39,12 +39,14 @@ def compose(
 
 def purchases_of(client_id: UUID) -> list[dict[str, Any]]:
     """A client's purchases in the details shape, newest first (sales' own data)."""
-    return [
-        {
-            "order_ref": item.order_ref,
-            "total": f"{item.total:.2f}",
-            "currency": item.currency,
-            "purchased_at": item.purchased_at.isoformat(),
-        }
-        for item in sales_selectors.purchase_list(client_id=client_id)
-    ]
+    return [purchase_shape(item) for item in sales_selectors.purchase_list(client_id=client_id)]
+
+
+def purchase_shape(purchase: Any) -> dict[str, Any]:
+    """A purchase (a sales Purchase, or a row of its history) in the details shape."""
+    return {
+        "order_ref": purchase.order_ref,
+        "total": f"{purchase.total:.2f}",
+        "currency": purchase.currency,
+        "purchased_at": purchase.purchased_at.isoformat(),
+    }

@@ -19,13 +19,14 @@ from uuid import UUID
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from common import correlation
 from common.errors import ApplicationError, NotFound
 from integration.core import components, lifecycle, relay
 from integration.core.processed import processed_claim
+from integration.core.runs import run_count
 from integration.core.trace import current_step_set, lock_process, trace_batch, trace_record
 from integration.models import (
     ErasedClientId,
@@ -176,15 +177,16 @@ def _mark_unpublished(step_id: UUID) -> None:
 
 def step_execute(*, step_id: UUID) -> str:
     """Carry out one copy of a step's command. Returns what happened, for the worker's log."""
-    row = Step.objects.filter(pk=step_id).values("process_id", "status", "runs").first()
-    if row is None:
-        return "unknown step"
-    process_id = row["process_id"]
-    with correlation.bound(process_id):
-        if row["status"] in ACTIVE:
-            if row["runs"] >= settings.WORKER_CRASH_LIMIT:
+    process_id = _count_run(step_id)
+    if process_id is None:
+        row = Step.objects.filter(pk=step_id).values("process_id", "status").first()
+        if row is None:
+            return "unknown step"
+        process_id = row["process_id"]
+        if row["status"] in ACTIVE:  # open, and its runs all ended with their worker
+            with correlation.bound(process_id):
                 return _fail_worker_lost(step_id, process_id)
-            _count_run(step_id)
+    with correlation.bound(process_id):
         effect: AfterCommit | None = None
         try:
             with transaction.atomic():
@@ -199,10 +201,11 @@ def step_execute(*, step_id: UUID) -> str:
             return f"error: {type(error).__name__}"
 
 
-def _count_run(step_id: UUID) -> None:
-    """Committed before the step runs (autocommit, no lock held): a run that kills its worker
-    process leaves no other trace, and its message comes back (acks late)."""
-    Step.objects.filter(pk=step_id, status__in=ACTIVE).update(runs=F("runs") + 1)
+def _count_run(step_id: UUID) -> UUID | None:
+    """Count this run (see integration/core/runs.py); the step's process, or None when the step
+    is not open or its runs are spent."""
+    run = run_count(Step, pk=step_id, open_statuses=ACTIVE)
+    return run.process_id if run else None
 
 
 def _fail_worker_lost(step_id: UUID, process_id: UUID) -> str:
@@ -234,11 +237,11 @@ def _fail_worker_lost(step_id: UUID, process_id: UUID) -> str:
 def _execute_locked(step_id: UUID, process_id: UUID) -> str | tuple[AfterCommit, dict[str, Any]]:
     """The step's transaction: its effect, the step done and the next command; or, for a step
     with work outside the database, the intent it recorded (the step stays open)."""
-    process = lock_process(process_id)
-    step = Step.objects.get(pk=step_id)
+    step = _locked_step(step_id)
+    process = step.process
     if step.status not in ACTIVE:
         return f"ignored: step is {step.status}"
-    if _erased_meanwhile(process):
+    if step.client_erased and process.kind != ProcessKind.CLIENT_ERASURE:
         return _stop_for_erasure(process)
     if components.component_paused(step.component):
         _hold(step)  # a copy that reached a worker of a component under maintenance
@@ -258,16 +261,21 @@ def _execute_locked(step_id: UUID, process_id: UUID) -> str | tuple[AfterCommit,
     return "done"
 
 
-def _erased_meanwhile(process: Process) -> bool:
-    """Erasure wins every race: once it is accepted, no other process of the client writes
-    anything about them again (a registration's later steps would bring the data back)."""
+def _locked_step(step_id: UUID) -> Any:
+    """The step with its process, the process row locked for the rest of the transaction, and
+    whether the client's erasure has been accepted (`client_erased`): one query."""
+    erased = ErasedClientId.objects.filter(client_id=OuterRef("process__client_id"))
     return (
-        process.kind != ProcessKind.CLIENT_ERASURE
-        and ErasedClientId.objects.filter(client_id=process.client_id).exists()
+        Step.objects.select_related("process")
+        .select_for_update(of=("process",))
+        .annotate(client_erased=Exists(erased))
+        .get(pk=step_id)
     )
 
 
 def _stop_for_erasure(process: Process) -> str:
+    """Erasure wins every race: once it is accepted, no other process of the client writes
+    anything about them again (a registration's later steps would bring the data back)."""
     lifecycle.process_close(process_id=process.id, reason="client erased", by=ORCHESTRATOR)
     return "closed: client erased"
 

@@ -10,7 +10,9 @@ ORCHESTRATOR_STEP_TIMEOUT) so that a fault shows, and heals, within seconds.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import io
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -204,20 +206,42 @@ def wait_for_workers(env: dict[str, str], worker: processes.Process, timeout: fl
         except Exception as error:
             raise AssertionError(f"not consuming:\n{worker.output()[-3000:]}") from error
         return
-    probe = Celery("chaos-probe", broker=broker_url, backend=env.get("CELERY_RESULT_BACKEND"))
-    probe.conf.task_serializer = probe.conf.result_serializer = "json"
+    # Celery reads CELERY_BROKER_URL and CELERY_RESULT_BACKEND from the environment before its
+    # own configuration: the probe sees the children's values while it runs.
+    with _environment(
+        CELERY_BROKER_URL=broker_url, CELERY_RESULT_BACKEND=env.get("CELERY_RESULT_BACKEND")
+    ):
+        probe = Celery("chaos-probe", broker=broker_url, backend=env.get("CELERY_RESULT_BACKEND"))
+        try:
+            results = [
+                probe.send_task("integration.ping", args=(queue,), queue=queue)
+                for queue in COMMAND_QUEUES
+            ]
+            for result in results:
+                result.get(timeout=timeout)
+                result.forget()
+        except Exception as error:
+            raise AssertionError(f"not consuming:\n{worker.output()[-3000:]}") from error
+        finally:
+            probe.close()
+
+
+@contextlib.contextmanager
+def _environment(**values: str | None) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in values}
     try:
-        results = [
-            probe.send_task("integration.ping", args=(queue,), queue=queue)
-            for queue in COMMAND_QUEUES
-        ]
-        for result in results:
-            result.get(timeout=timeout)
-            result.forget()
-    except Exception as error:
-        raise AssertionError(f"the worker is not consuming:\n{worker.output()[-3000:]}") from error
+        for name, value in values.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        yield
     finally:
-        probe.close()
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def without(env: dict[str, str], *names: str) -> dict[str, str]:

@@ -266,7 +266,7 @@ def test_comparing_in_chunks_finds_the_same_differences() -> None:
     assert (whole.clients, chunked.clients) == (5, 5)
 
 
-def test_publish_to_names_a_listener_of_the_event() -> None:
+def test_publish_to_honours_the_listeners_switch() -> None:
     client = registered()
     event = ClientUpdated(
         client_id=str(client.id),
@@ -280,11 +280,17 @@ def test_publish_to_names_a_listener_of_the_event() -> None:
         registered_at=client.registered_at.isoformat(),
     )
 
-    with pytest.raises(ApplicationError):
-        bus.publish_to(event, listener="sales.replicate_client", source="integration")
+    with pytest.raises(
+        ApplicationError, match=r"replicate_client does not listen to ClientUpdated"
+    ):
+        bus.publish_to([event], listener="sales.replicate_client", source="integration")
     switch("sales.replicate_client_update", "paused")
-    delivery = bus.publish_to(event, listener="sales.replicate_client_update", source="x")
-    assert delivery is not None and delivery.status == DeliveryStatus.HELD
+    [held] = bus.publish_to([event], listener="sales.replicate_client_update", source="test")
+    assert held is not None and held.status == DeliveryStatus.HELD
+    switch("sales.replicate_client_update", "disabled")
+    assert bus.publish_to([event], listener="sales.replicate_client_update", source="test") == [
+        None
+    ]
 
 
 # --- the scheduler ------------------------------------------------------------------------------

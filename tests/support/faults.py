@@ -381,8 +381,9 @@ class SmtpServer:
                     if not sock.recv(4096):
                         return  # the client gave up
             return
-        if mode.name == "slow_greeting" and self._stopping.wait(mode.delay):
+        if mode.name == "slow_greeting" and not self._wait_before_greeting(sock, mode.delay):
             return
+        sock.settimeout(None)
         reader = sock.makefile("rb")
         sock.sendall(b"220 chaos.invalid ESMTP\r\n")
         sender, recipients = "", list[str]()
@@ -409,6 +410,21 @@ class SmtpServer:
                 return
             else:  # RSET, NOOP and anything else
                 sock.sendall(b"250 OK\r\n")
+
+    def _wait_before_greeting(self, sock: socket.socket, delay: float) -> bool:
+        """Keep silent for `delay` seconds; False when the client gave up (or the server stops)
+        meanwhile."""
+        deadline = time.monotonic() + delay
+        while (left := deadline - time.monotonic()) > 0:
+            if self._stopping.is_set():
+                return False
+            sock.settimeout(min(left, 0.1))
+            try:
+                if not sock.recv(4096):
+                    return False
+            except TimeoutError:
+                continue
+        return True
 
     def _record(self, sender: str, recipients: list[str], raw: bytes) -> None:
         parsed = email.parser.BytesParser(policy=email.policy.compat32).parsebytes(raw)

@@ -29,6 +29,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, models, transaction
 
+from correspondence.models import Recipient
 from crm.models import Client
 from integration.models import (
     Delivery,
@@ -40,7 +41,6 @@ from integration.models import (
     TraceEntry,
 )
 from marketing.models import DEFAULT_AUDIENCE, AudienceMember
-from correspondence.models import Recipient
 from sales.models import CustomerAccount, CustomerReplica, Purchase
 
 EMAIL_DOMAIN = "scale.example"
@@ -61,13 +61,94 @@ AUDIENCE_PREFIX = 0x5CA1E007
 PURCHASE_PREFIX = 0x5CA1E008
 
 FIRST_NAMES = (
-    "Ada Alan Grace Edsger Barbara Donald Frances Ken Margaret John Radia Tim Katherine Dennis "
-    "Hedy Linus Sophie Niklaus Lynn Guido Anita Bjarne Karen Vint Shafi Leslie Mary Claude Joan "
-    "Robin Ida Peter Jean Carl Rosa Omar Lena Yuki Aisha Marco Ines Tomas Elena Hugo Nora Ravi"
-).split()
-LAST_SYLLABLES = "bar ker lov ton mar wen dal sho rig fen tal mor ble cas dun hol".split()
-COMPANY_WORDS = "Acme Globex Initech Umbrella Stark Wayne Tyrell Cyberdyne Hooli Vandelay".split()
-COMPANY_SUFFIXES = "Ltd GmbH SA Inc BV Oy AB SRL Co Group".split()
+    "Ada",
+    "Alan",
+    "Grace",
+    "Edsger",
+    "Barbara",
+    "Donald",
+    "Frances",
+    "Ken",
+    "Margaret",
+    "John",
+    "Radia",
+    "Tim",
+    "Katherine",
+    "Dennis",
+    "Hedy",
+    "Linus",
+    "Sophie",
+    "Niklaus",
+    "Lynn",
+    "Guido",
+    "Anita",
+    "Bjarne",
+    "Karen",
+    "Vint",
+    "Shafi",
+    "Leslie",
+    "Mary",
+    "Claude",
+    "Joan",
+    "Robin",
+    "Ida",
+    "Peter",
+    "Jean",
+    "Carl",
+    "Rosa",
+    "Omar",
+    "Lena",
+    "Yuki",
+    "Aisha",
+    "Marco",
+    "Ines",
+    "Tomas",
+    "Elena",
+    "Hugo",
+    "Nora",
+    "Ravi",
+)
+LAST_SYLLABLES = (
+    "bar",
+    "ker",
+    "lov",
+    "ton",
+    "mar",
+    "wen",
+    "dal",
+    "sho",
+    "rig",
+    "fen",
+    "tal",
+    "mor",
+    "ble",
+    "cas",
+    "dun",
+    "hol",
+)
+COMPANY_WORDS = (
+    "Acme",
+    "Globex",
+    "Initech",
+    "Umbrella",
+    "Stark",
+    "Wayne",
+    "Tyrell",
+    "Cyberdyne",
+    "Hooli",
+)
+COMPANY_SUFFIXES = (
+    "Ltd",
+    "GmbH",
+    "SA",
+    "Inc",
+    "BV",
+    "Oy",
+    "AB",
+    "SRL",
+    "Co",
+    "Group",
+)
 CURRENCIES = ("EUR", "EUR", "EUR", "GBP", "USD", "CHF")
 
 # Status of a process, by share (the rest completed).
@@ -138,39 +219,125 @@ class Rows:
 
     columns: dict[type[models.Model], tuple[str, ...]] = {
         Client: (
-            "id email first_name last_name phone company marketing_consent registered_at "
-            "updated_at lifetime_values purchase_count version"
-        ).split(),
+            "id",
+            "email",
+            "first_name",
+            "last_name",
+            "phone",
+            "company",
+            "marketing_consent",
+            "registered_at",
+            "updated_at",
+            "lifetime_values",
+            "purchase_count",
+            "version",
+        ),
         CustomerAccount: ("id", "client_id", "opened_at", "status"),
         CustomerReplica: (
-            "client_id email first_name last_name phone company marketing_consent registered_at "
-            "client_version as_of"
-        ).split(),
+            "client_id",
+            "email",
+            "first_name",
+            "last_name",
+            "phone",
+            "company",
+            "marketing_consent",
+            "registered_at",
+            "client_version",
+            "as_of",
+        ),
         Recipient: ("client_id", "email", "first_name", "client_version", "as_of"),
         AudienceMember: (
-            "id audience client_id email consent joined_at left_at client_version".split()
+            "id",
+            "audience",
+            "client_id",
+            "email",
+            "consent",
+            "joined_at",
+            "left_at",
+            "client_version",
         ),
         RegisteredEmail: ("email", "client_id", "process_id", "registered_at"),
-        Purchase: ("id client_id order_ref total currency purchased_at recorded_at".split()),
+        Purchase: (
+            "id",
+            "client_id",
+            "order_ref",
+            "total",
+            "currency",
+            "purchased_at",
+            "recorded_at",
+        ),
         OrderKey: ("client_id", "order_ref", "process_id"),
         Process: (
-            "id kind mode status client_id input started_at finished_at last_activity_at "
-            "trace_count current_step client_version"
-        ).split(),
+            "id",
+            "kind",
+            "mode",
+            "status",
+            "client_id",
+            "input",
+            "started_at",
+            "finished_at",
+            "last_activity_at",
+            "trace_count",
+            "current_step",
+            "client_version",
+        ),
         TraceEntry: (
-            "process_id seq at component name kind status attempt detail traceback".split()
+            "process_id",
+            "seq",
+            "at",
+            "component",
+            "name",
+            "kind",
+            "status",
+            "attempt",
+            "detail",
+            "traceback",
         ),
         Step: (
-            "id process_id position name component status attempts runs next_attempt_at "
-            "created_at sent_at done_at result last_error traceback"
-        ).split(),
+            "id",
+            "process_id",
+            "position",
+            "name",
+            "component",
+            "status",
+            "attempts",
+            "runs",
+            "next_attempt_at",
+            "created_at",
+            "sent_at",
+            "done_at",
+            "result",
+            "last_error",
+            "traceback",
+        ),
         EventRecord: (
-            "id name schema_version source process_id client_id payload published_at".split()
+            "id",
+            "name",
+            "schema_version",
+            "source",
+            "process_id",
+            "client_id",
+            "payload",
+            "published_at",
         ),
         Delivery: (
-            "id event_id process_id listener component status attempts sends runs "
-            "next_attempt_at created_at sent_at done_at replay last_error traceback"
-        ).split(),
+            "id",
+            "event_id",
+            "process_id",
+            "listener",
+            "component",
+            "status",
+            "attempts",
+            "sends",
+            "runs",
+            "next_attempt_at",
+            "created_at",
+            "sent_at",
+            "done_at",
+            "replay",
+            "last_error",
+            "traceback",
+        ),
     }
 
     def __init__(self) -> None:
@@ -220,8 +387,10 @@ def client_rows(number: int, shape: Shape, rows: Rows) -> None:
     values: dict[str, Decimal] = {}
     moment = registered
     for position, ordinal in enumerate(ordinals):
-        kind = "client_registration" if position == 0 else (
-            "purchase" if rng.random() < 0.7 else "client_update"
+        kind = (
+            "client_registration"
+            if position == 0
+            else ("purchase" if rng.random() < 0.7 else "client_update")
         )
         mode = "orchestration" if rng.random() < 0.5 else "choreography"
         roll, status = rng.random(), "completed"
@@ -467,15 +636,19 @@ def _write(rows: Rows) -> None:
             _copy(model, names, tuples)
         else:
             # auto_now_add fields take the load's time here: bulk_create sets them.
-            model.objects.bulk_create(
+            model._default_manager.bulk_create(
                 [model(**dict(zip(names, values, strict=True))) for values in tuples],
                 batch_size=1000,
             )
 
 
 def _copy(model: type[models.Model], names: Iterable[str], tuples: list[tuple[Any, ...]]) -> None:
-    fields = [model._meta.get_field(name) for name in names]
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)  # type: ignore[union-attr]
+    fields: list[models.Field[Any, Any]] = []
+    for name in names:
+        field = model._meta.get_field(name)
+        assert isinstance(field, models.Field)
+        fields.append(field)
+    columns = ", ".join(connection.ops.quote_name(str(f.column)) for f in fields)
     as_json = [isinstance(f, models.JSONField) for f in fields]
     with connection.cursor() as cursor:
         raw = cursor.cursor  # psycopg 3's own cursor under Django's wrapper

@@ -1,0 +1,105 @@
+"""How many SQL statements each unit of work takes, pinned: a change that makes one grow fails
+here (and must say why in its own change of these numbers). Counted inside the test's
+transaction, so each atomic block below the view shows as a SAVEPOINT and its RELEASE."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+from uuid import UUID
+
+import pytest
+
+from integration import actions, bus
+from integration.core import relay
+from integration.models import Delivery, Step
+from integration.orchestrator import engine, lookups
+from tests.api.conftest import Shop, issue
+
+pytestmark = pytest.mark.django_db
+
+ADA = {"email": "ada@example.com", "first_name": "Ada", "last_name": "Lovelace"}
+
+# statements per unit of work (see the module's docstring)
+ACCEPT = {"orchestration": 8, "choreography": 11}
+DETAILS = {"orchestration": 1, "choreography": 3}
+STEP_OPEN_ACCOUNT = 16
+DELIVERY_CREATE_CLIENT = 21
+
+
+@pytest.fixture(autouse=True)
+def no_broker(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(relay.app, "send_task", lambda *args, **kwargs: None)
+
+
+@pytest.fixture
+def shop() -> Shop:
+    return Shop(issue("shop"))
+
+
+def registered(shop: Shop, mode: str) -> str:
+    actions.mode_switch(mode=mode)
+    shop.post("/api/v1/clients/", {**ADA, "email": "warm-up@example.com"})  # token, mode read
+    answer = shop.post("/api/v1/clients/", ADA)
+    assert answer.status == 202
+    return str(answer.body["client_id"])
+
+
+@pytest.mark.parametrize("mode", ["orchestration", "choreography"])
+def test_accepting_a_registration(
+    shop: Shop, mode: str, django_assert_num_queries: Callable[..., Any]
+) -> None:
+    actions.mode_switch(mode=mode)
+    shop.post("/api/v1/clients/", {**ADA, "email": "warm-up@example.com"})
+
+    with django_assert_num_queries(ACCEPT[mode]):
+        assert shop.post("/api/v1/clients/", ADA).status == 202
+
+
+def test_choreographed_details(shop: Shop, django_assert_num_queries: Callable[..., Any]) -> None:
+    client_id = registered(shop, "choreography")
+    for _ in range(20):
+        delivery = Delivery.objects.filter(status="sent").order_by("created_at").first()
+        if delivery is None:
+            break
+        bus.deliver(delivery_id=delivery.id)
+
+    with django_assert_num_queries(DETAILS["choreography"]):
+        answer = shop.get(f"/api/v1/clients/{client_id}/")
+    assert answer.body["served_by"]["source"] == "sales-replica"
+
+
+def test_orchestrated_details_on_the_web_side(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch, django_assert_num_queries: Callable[..., Any]
+) -> None:
+    client_id = registered(shop, "orchestration")
+
+    def ask(components: list[str], client: UUID) -> tuple[dict[str, Any], list[str]]:
+        return {}, sorted(components)  # the components' own reads happen in their workers
+
+    monkeypatch.setattr(lookups, "ask", ask)
+
+    with django_assert_num_queries(DETAILS["orchestration"]):
+        assert shop.get(f"/api/v1/clients/{client_id}/").status == 200
+
+
+def test_an_orchestrated_step(shop: Shop, django_assert_num_queries: Callable[..., Any]) -> None:
+    registered(shop, "orchestration")
+    create = Step.objects.filter(name="create_client").order_by("created_at").last()
+    assert create is not None
+    assert engine.step_execute(step_id=create.id) == "done"
+    step = Step.objects.get(process=create.process_id, name="open_account")
+
+    with django_assert_num_queries(STEP_OPEN_ACCOUNT):
+        assert engine.step_execute(step_id=step.id) == "done"
+
+
+def test_a_choreographed_delivery(
+    shop: Shop, django_assert_num_queries: Callable[..., Any]
+) -> None:
+    registered(shop, "choreography")
+    delivery = Delivery.objects.filter(listener="crm.create_client").order_by("created_at").last()
+    assert delivery is not None
+
+    with django_assert_num_queries(DELIVERY_CREATE_CLIENT):
+        assert bus.deliver(delivery_id=delivery.id) == "done"
