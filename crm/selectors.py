@@ -6,6 +6,8 @@ from functools import reduce
 from operator import and_, or_
 from uuid import UUID
 
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db.models import Q, QuerySet
 
 from common.emails import normalise_email
@@ -32,7 +34,18 @@ def client_search(*, query: str) -> QuerySet[Client]:
     terms = query.split()
     if not terms:
         return Client.objects.all()
+    if len(terms) == 1 and _is_email(terms[0]):
+        # A whole address is found by its unique index (addresses are stored normalised).
+        return Client.objects.filter(email=normalise_email(terms[0]))
     return Client.objects.filter(reduce(and_, (_term_matches(term) for term in terms)))
+
+
+def _is_email(term: str) -> bool:
+    try:
+        validate_email(term)
+    except ValidationError:
+        return False
+    return True
 
 
 def _term_matches(term: str) -> Q:

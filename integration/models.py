@@ -104,6 +104,8 @@ class Process(models.Model):
         indexes = [
             models.Index(fields=["status", "last_activity_at"], name="process_status_activity"),
             models.Index(fields=["-started_at"], name="process_started"),
+            # The dashboard's counts by status and mode: an index-only scan.
+            models.Index(fields=["status", "mode"], name="process_status_mode"),
         ]
 
     def __str__(self) -> str:
@@ -143,6 +145,12 @@ class TraceEntry(models.Model):
         verbose_name_plural = "trace entries"
         constraints = [
             models.UniqueConstraint(fields=["process", "seq"], name="trace_seq_unique"),
+        ]
+        indexes = [
+            # The dashboard's latest failures: a few rows of millions, newest first.
+            models.Index(
+                fields=["-id"], condition=models.Q(kind="failure"), name="trace_latest_failures"
+            ),
         ]
 
     def __str__(self) -> str:
