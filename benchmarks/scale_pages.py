@@ -29,6 +29,7 @@ from django.db import connection  # noqa: E402
 from django.test import Client as TestClient  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 
+from integration.core import modes  # noqa: E402
 from integration.management.commands.load_scale_data import (  # noqa: E402
     client_email,
     client_id,
@@ -112,7 +113,12 @@ def main() -> None:
     parser.add_argument("--client-number", type=int, default=500)
     parser.add_argument("--processes-per-client", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--mode", choices=["orchestration", "choreography"])
     args = parser.parse_args()
+    if args.mode:
+        # The replicas were loaded current: the mode is set without `integration_mode`'s fill,
+        # whose time is measured on its own.
+        modes.mode_set(mode=args.mode, changed_by="bench")
     user_model = get_user_model()
     user, _ = user_model.objects.get_or_create(
         username="bench-operator", defaults={"is_staff": True, "is_superuser": True}

@@ -25,7 +25,15 @@ class SecondsBetween(Func):
         end_sql, end_params = compiler.compile(self.source_expressions[1])
         return start_sql, end_sql, [*end_params, *start_params]
 
-    def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, list[Any]]:
+    def as_sql(
+        self,
+        compiler: Any,
+        connection: Any,
+        function: str | None = None,
+        template: str | None = None,
+        arg_joiner: str | None = None,
+        **extra_context: Any,
+    ) -> tuple[str, list[Any]]:
         start, end, params = self._operands(compiler)
         return f"(EXTRACT(EPOCH FROM ({end} - {start}))::double precision)", params
 

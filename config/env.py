@@ -67,6 +67,7 @@ class Config:
     redis_url: str | None = field(default=None)
     worker_crash_limit: int = field(default=3)
     reconcile_interval: float = field(default=3600.0)
+    metrics_token: str | None = field(default=None)
 
 
 def _get(env: Mapping[str, str], name: str) -> str | None:
@@ -355,4 +356,5 @@ def load(env: Mapping[str, str], base_dir: Path) -> Config:
         login_failure_limit=_number(env, "LOGIN_FAILURE_LIMIT", 5, integer=True),
         login_lockout=_number(env, "LOGIN_LOCKOUT", 900, integer=True),
         redis_url=redis_url,
+        metrics_token=_get(env, "METRICS_TOKEN"),
     )

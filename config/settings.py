@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "integration",
     "shop_api",
     "staff",
+    "metrics",
 ]
 
 MIDDLEWARE = [
@@ -264,6 +265,8 @@ RECENT_MAX_AGE = CONFIG.recent_max_age
 RECONCILE_INTERVAL = CONFIG.reconcile_interval
 API_RATE_LIMIT = CONFIG.api_rate_limit
 REDIS_URL = CONFIG.redis_url
+# When set, /metrics asks for it as a bearer token; unset, it answers loopback clients only.
+METRICS_TOKEN = CONFIG.metrics_token
 
 # Shared by every process (the API's rate limit counts across web processes).
 CACHES = {

@@ -15,6 +15,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("marketing/", include("marketing.urls")),
+    path("", include("metrics.urls")),
     path("", include("staff.urls")),
 ]
 

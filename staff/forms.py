@@ -134,3 +134,27 @@ class ModeForm(forms.Form):
 class ListenerForm(forms.Form):
     name = forms.CharField(max_length=80, widget=forms.HiddenInput)
     state = forms.ChoiceField(label="State", choices=ListenerState.choices)
+
+
+class CompareWindowForm(forms.Form):
+    """The window of the mode comparison: the last hour, day or week, or from/to dates."""
+
+    window = forms.ChoiceField(
+        label="Window",
+        required=False,
+        choices=[("hour", "Last hour"), ("day", "Last day"), ("week", "Last week")],
+    )
+    since = forms.DateField(
+        label="From", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    until = forms.DateField(
+        label="To", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        since, until = cleaned.get("since"), cleaned.get("until")
+        if since and until and until < since:
+            self.add_error("until", "The end comes before the start.")
+        cleaned["window"] = cleaned.get("window") or "day"
+        return cleaned

@@ -5,6 +5,7 @@ Every function here reads; writes go through the gateway, the engine, the bus an
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -19,6 +20,7 @@ from crm import selectors as crm_selectors
 from integration import bus, gateway
 from integration.choreography import reconcile, switches
 from integration.core import modes
+from integration.events import EVENT_TYPES
 from integration.models import (
     Delivery,
     DeliveryStatus,
@@ -35,6 +37,7 @@ from integration.orchestrator.definitions import all_definitions
 from staff import diagrams
 from staff.teams import VIEW_PROCESSES
 
+ORCHESTRATOR = "integration"
 LATEST_FAILURES = 10
 CLIENT_PROCESSES = 50
 EDITABLE_FIELDS = (*gateway.PROFILE_FIELDS, "marketing_consent")
@@ -259,12 +262,23 @@ class Subscription:
 
 
 @dataclass(frozen=True)
+class FieldReach:
+    """A field, what carries it in one mode, and every component a change to it touches."""
+
+    name: str
+    carriers: list[str]  # events, or process steps
+    components: list[str]
+
+
+@dataclass(frozen=True)
 class IntegrationMap:
     mode: str
     definitions: list[Any]
     subscriptions: list[Subscription]
     orchestration_svg: SafeString
     choreography_svg: SafeString
+    orchestration_fields: list[FieldReach] = field(default_factory=list)
+    choreography_fields: list[FieldReach] = field(default_factory=list)
 
 
 def integration_map() -> IntegrationMap:
@@ -296,7 +310,51 @@ def integration_map() -> IntegrationMap:
             title="Choreography: who listens to whom",
             description="Each event, the component that publishes it and its switches.",
         ),
+        orchestration_fields=orchestrated_fields(definitions),
+        choreography_fields=choreographed_fields(),
     )
+
+
+def orchestrated_fields(definitions: list[Any]) -> list[FieldReach]:
+    """Each field a step reads (StepDefinition.reads; every step is handed the client id), the
+    steps that read it, and their components. The orchestrator holds the process's input and
+    every step's result and hands them on, so a change to any field touches it too."""
+    carriers: dict[str, list[str]] = {"client_id": ["every step of every process"]}
+    components: dict[str, set[str]] = {"client_id": {ORCHESTRATOR}}
+    for definition in definitions:
+        for step in definition.steps:
+            components["client_id"].add(step.component)
+            for read in step.reads:
+                source, _, key = read.rpartition(".")
+                carrier = f"{definition.kind}: {step.name}" + (
+                    f" (from {source})" if source else ""
+                )
+                carriers.setdefault(key, []).append(carrier)
+                components.setdefault(key, {ORCHESTRATOR}).add(step.component)
+    return _reach(carriers, components)
+
+
+def choreographed_fields() -> list[FieldReach]:
+    """Each field of each event (integration/events.py), the events that carry it, and who
+    publishes or listens to them (the bus's registry: a disabled listener still reads them)."""
+    listeners: dict[str, set[str]] = {}
+    for listener in bus.registry():
+        listeners.setdefault(listener.event, set()).add(listener.component)
+    carriers: dict[str, list[str]] = {}
+    components: dict[str, set[str]] = {}
+    for name in sorted(EVENT_TYPES, key=_event_order):
+        touched = {PUBLISHED_BY.get(name, ORCHESTRATOR), *listeners.get(name, ())}
+        for event_field in dataclasses.fields(EVENT_TYPES[name]):
+            if event_field.name == "schema_version":
+                continue
+            carriers.setdefault(event_field.name, []).append(name)
+            components.setdefault(event_field.name, set()).update(touched)
+    return _reach(carriers, components)
+
+
+def _reach(carriers: dict[str, list[str]], components: dict[str, set[str]]) -> list[FieldReach]:
+    names = sorted(carriers, key=lambda name: (name != "client_id", name))
+    return [FieldReach(name, carriers[name], sorted(components[name])) for name in names]
 
 
 def _event_order(event: str) -> tuple[int, str]:

@@ -20,6 +20,7 @@ urlpatterns = [
     ),
     path("processes/<uuid:process_id>/", views.process_detail, name="process"),
     path("integration-map/", views.integration_map, name="map"),
+    path("integration/compare/", views.integration_compare, name="compare"),
     # Browsers ask for /favicon.ico whatever the page says: answer with the app's icon.
     path("favicon.ico", views.favicon, name="favicon"),
 ]

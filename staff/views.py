@@ -19,11 +19,12 @@ from common.emails import normalise_email
 from common.errors import ApplicationError, Conflict, NotFound
 from crm import selectors as crm_selectors
 from integration import gateway
-from staff import exports, pages
+from staff import compare_figures, exports, pages
 from staff.forms import (
     ClientEditForm,
     ClientSearchForm,
     CommunicationForm,
+    CompareWindowForm,
     ErasureForm,
     PurchaseForm,
     RegistrationForm,
@@ -209,6 +210,21 @@ def integration_map(request: HttpRequest) -> HttpResponse:
     if not request.user.is_staff:
         raise PermissionDenied
     return render(request, "staff/map.html", {"map": pages.integration_map()})
+
+
+@login_required
+@permission_required(VIEW_PROCESSES, raise_exception=True)
+def integration_compare(request: HttpRequest) -> HttpResponse:
+    form = CompareWindowForm(request.GET)
+    if not form.is_valid():
+        return render(request, "staff/compare.html", {"form": form}, status=400)
+    window = compare_figures.window_of(
+        choice=form.cleaned_data["window"],
+        since=form.cleaned_data["since"],
+        until=form.cleaned_data["until"],
+    )
+    page = compare_figures.compare_page(window=window)
+    return render(request, "staff/compare.html", {"form": form, "page": page})
 
 
 def favicon(request: HttpRequest) -> HttpResponse:

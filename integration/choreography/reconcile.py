@@ -154,7 +154,7 @@ def _profiles_compare(
     return found + _extras(replica, copies, owners)
 
 
-def customers_compare(owners: Owners, span: Span) -> list[Difference]:
+def _customers_compare(owners: Owners, span: Span) -> list[Difference]:
     rows = (
         CustomerReplica.objects.filter(span.of("client_id"))
         .annotate(key=_key("client_id"))
@@ -165,7 +165,7 @@ def customers_compare(owners: Owners, span: Span) -> list[Difference]:
     return _profiles_compare("sales.customers", copies, owners, PROFILE)
 
 
-def recipients_compare(owners: Owners, span: Span) -> list[Difference]:
+def _recipients_compare(owners: Owners, span: Span) -> list[Difference]:
     rows = (
         Recipient.objects.filter(span.of("client_id"))
         .annotate(key=_key("client_id"))
@@ -176,7 +176,7 @@ def recipients_compare(owners: Owners, span: Span) -> list[Difference]:
     return _profiles_compare("correspondence.recipients", copies, owners, RECIPIENT)
 
 
-def audience_compare(owners: Owners, span: Span) -> list[Difference]:
+def _audience_compare(owners: Owners, span: Span) -> list[Difference]:
     """Consenting clients are members with their current email; a client without consent is
     not (a member who left keeps a row, so that an older event cannot bring them back)."""
     rows = (
@@ -206,7 +206,7 @@ def _membership_differs(member: Row | None, owner: Row) -> int | str | None:
     return int(member.client_version) if behind else None
 
 
-def communications_compare(owners: Owners, span: Span) -> list[Difference]:
+def _communications_compare(owners: Owners, span: Span) -> list[Difference]:
     owned = _ids_by_client(Communication.objects.filter(span.of("client_id")))
     held = _ids_by_client(CommunicationReplica.objects.filter(span.of("client_id")))
     found = []
@@ -228,21 +228,21 @@ def _ids_by_client(rows: Any) -> dict[Key, set[Key]]:
 REPLICAS = (
     Replica(
         "sales.customers",
-        customers_compare,
+        _customers_compare,
         ("sales.replicate_client", "sales.replicate_client_update", "sales.erase_client"),
         update="sales.replicate_client_update",
         erase="sales.erase_client",
     ),
     Replica(
         "sales.communications",
-        communications_compare,
+        _communications_compare,
         ("sales.replicate_communication", "sales.erase_client"),
         update="sales.replicate_communication",
         erase="sales.erase_client",
     ),
     Replica(
         "correspondence.recipients",
-        recipients_compare,
+        _recipients_compare,
         (
             "correspondence.remember_recipient",
             "correspondence.update_recipient",
@@ -253,7 +253,7 @@ REPLICAS = (
     ),
     Replica(
         "marketing.audience",
-        audience_compare,
+        _audience_compare,
         ("marketing.join_audience", "marketing.sync_audience", "marketing.erase_client"),
         update="marketing.sync_audience",
         erase="marketing.erase_client",
@@ -339,7 +339,8 @@ def replicas_check(*, by: str) -> Reconciliation:
 
 
 def reconcile_record(*, reconciliation: Reconciliation, by: str) -> ReconcileRun:
-    """Keep what a reconcile found: the dashboard and /metrics show the last one."""
+    """Keep what a reconcile found, per replica (the admin lists them; the dashboard shows the
+    last one)."""
     return ReconcileRun.objects.create(
         started_at=reconciliation.started_at,
         finished_at=reconciliation.finished_at,

@@ -51,6 +51,10 @@ class StepDefinition:
     # The step changes the client's profile in crm: its result's "version" becomes the
     # process's client_version (what the shop may read its own write at).
     versions_client: bool = False
+    # What the step's function (and `applies`) read besides the client id: a name is a field of
+    # the process's input, `step.key` a key of an earlier step's result. The integration map
+    # answers "what does a change to this field touch" from these.
+    reads: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -86,38 +90,94 @@ def receipt_sent(context: StepContext) -> bool:
     return bool(context.results.get("send_receipt", {}).get("status") == "sent")
 
 
+PROFILE_READS = c.PROFILE_FIELDS  # what the registration and update hand crm
+ORDER_READS = ("order_ref", "total", "currency", "purchased_at")
+EMAIL_SENT_READS = ("subject", "sent_at", "message_id", "status")
+
+
+def _sent(step: str) -> tuple[str, ...]:
+    return tuple(f"{step}.{key}" for key in EMAIL_SENT_READS)
+
+
 DEFINITIONS: dict[str, ProcessDefinition] = {
     ProcessKind.CLIENT_REGISTRATION: ProcessDefinition(
         ProcessKind.CLIENT_REGISTRATION,
         (
-            StepDefinition("create_client", "crm", c.create_client, versions_client=True),
+            StepDefinition(
+                "create_client", "crm", c.create_client, versions_client=True, reads=PROFILE_READS
+            ),
             StepDefinition("open_account", "sales", c.open_account),
             StepDefinition(
                 "send_welcome_email",
                 "correspondence",
                 c.send_welcome_email,
                 after_commit=SEND_EMAIL,
+                reads=("email", "first_name"),
             ),
-            StepDefinition("record_welcome_email", "crm", c.record_welcome_email, welcome_sent),
-            StepDefinition("add_to_audience", "marketing", c.add_to_audience, consented),
+            StepDefinition(
+                "record_welcome_email",
+                "crm",
+                c.record_welcome_email,
+                welcome_sent,
+                reads=_sent("send_welcome_email"),
+            ),
+            StepDefinition(
+                "add_to_audience",
+                "marketing",
+                c.add_to_audience,
+                consented,
+                reads=("email", "marketing_consent", "create_client.version"),
+            ),
         ),
     ),
     ProcessKind.PURCHASE: ProcessDefinition(
         ProcessKind.PURCHASE,
         (
-            StepDefinition("record_purchase", "sales", c.record_purchase),
-            StepDefinition("add_client_value", "crm", c.add_client_value),
+            StepDefinition("record_purchase", "sales", c.record_purchase, reads=ORDER_READS),
             StepDefinition(
-                "send_receipt", "correspondence", c.send_receipt, after_commit=SEND_EMAIL
+                "add_client_value", "crm", c.add_client_value, reads=("total", "currency")
             ),
-            StepDefinition("record_receipt", "crm", c.record_receipt, receipt_sent),
+            StepDefinition(
+                "send_receipt",
+                "correspondence",
+                c.send_receipt,
+                after_commit=SEND_EMAIL,
+                reads=(
+                    "order_ref",
+                    "total",
+                    "currency",
+                    "add_client_value.email",
+                    "add_client_value.first_name",
+                ),
+            ),
+            StepDefinition(
+                "record_receipt",
+                "crm",
+                c.record_receipt,
+                receipt_sent,
+                reads=_sent("send_receipt"),
+            ),
         ),
     ),
     ProcessKind.CLIENT_UPDATE: ProcessDefinition(
         ProcessKind.CLIENT_UPDATE,
         (
-            StepDefinition("update_client", "crm", c.update_client, versions_client=True),
-            StepDefinition("sync_audience", "marketing", c.sync_audience, audience_touched),
+            StepDefinition(
+                "update_client", "crm", c.update_client, versions_client=True, reads=PROFILE_READS
+            ),
+            StepDefinition(
+                "sync_audience",
+                "marketing",
+                c.sync_audience,
+                audience_touched,
+                reads=(
+                    "email",
+                    "marketing_consent",
+                    "update_client.email",
+                    "update_client.marketing_consent",
+                    "update_client.version",
+                ),
+            ),
         ),
     ),
     ProcessKind.CLIENT_ERASURE: ProcessDefinition(

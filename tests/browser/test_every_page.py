@@ -123,6 +123,7 @@ def test_every_staff_page_passes_axe_and_fits_a_phone(
         "communication": f"/clients/{client_id}/communications/new/",
         "process": f"/processes/{process.id}/",
         "integration map": "/integration-map/",
+        "mode comparison": "/integration/compare/",
         "campaigns": "/marketing/campaigns/",
         "new campaign": "/marketing/campaigns/new/",
     }

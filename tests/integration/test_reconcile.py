@@ -293,6 +293,13 @@ def test_publish_to_honours_the_listeners_switch() -> None:
     ]
 
 
+def test_each_replica_names_listeners_the_bus_knows() -> None:
+    known = {entry.name for entry in bus.registry()}
+
+    for replica in reconcile.REPLICAS:
+        assert {*replica.listeners, replica.update, replica.erase} <= known, replica.name
+
+
 # --- the scheduler ------------------------------------------------------------------------------
 
 

@@ -7,9 +7,11 @@ back as it was. The clients it creates are real; run it on a demo or test databa
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from django.core.management.base import BaseCommand
+from django.urls import reverse
 
 from staff.comparison import compare
 
@@ -29,3 +31,7 @@ class Command(BaseCommand):
         for key in keys[1:]:
             values = "  ".join(f"{row[key]!s:>14}" for row in rows)
             self.stdout.write(f"{key:{width}}  {values}")
+        # The same runs, with every other process of the last hour, as the page draws them.
+        host, port = os.environ.get("HOST", "127.0.0.1"), os.environ.get("PORT", "8000")
+        page = f"http://{host}:{port}{reverse('integration:compare')}?window=hour"
+        self.stdout.write(f"Both modes side by side, from what really ran: {page}")
