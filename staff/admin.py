@@ -25,14 +25,17 @@ from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
+from common.components import COMPONENTS
 from common.emails import normalise_email
 from common.errors import ApplicationError
 from integration import actions, bus
 from integration.choreography import switches
-from integration.core import modes
+from integration.core import components, modes
 from integration.models import (
     ApiToken,
     AuditEntry,
+    ComponentState,
+    ComponentSwitch,
     Delivery,
     DeliveryStatus,
     EventRecord,
@@ -47,11 +50,12 @@ from integration.models import (
     WebhookAttempt,
     WebhookDelivery,
 )
-from staff import diagrams
+from staff import diagrams, pages
 from staff.forms import CloseProcessForm, ListenerForm, ModeForm
 from staff.teams import (
     ACT_ON_DELIVERIES,
     ACT_ON_PROCESSES,
+    SWITCH_COMPONENTS,
     SWITCH_LISTENERS,
     SWITCH_MODE,
 )
@@ -196,6 +200,7 @@ class ProcessAdmin(ReadOnlyAdmin):
             "diagram": diagrams.trace_svg(trace),
             "steps": steps,
             "deliveries": deliveries,
+            "waiting_for": pages.waiting_for(steps, deliveries),
             "events": [(event, listeners_by_event[event.name]) for event in events],
             "can_act": can_act,
             "can_redeliver": can_redeliver,
@@ -473,6 +478,42 @@ class ListenerSwitchAdmin(ReadOnlyAdmin):
         else:
             messages.error(request, "Not switched: choose a listener and a state.")
         return redirect("admin:integration_listenerswitch_changelist")
+
+
+@admin.register(ComponentSwitch)
+class ComponentSwitchAdmin(ReadOnlyAdmin):
+    """Every component with its state and what it holds, and the maintenance switch."""
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        if request.method == "POST":
+            return self._switch(request)
+        held = components.held_counts()
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Component switches",
+            "rows": [
+                (name, state, held[name]) for name, state in components.component_states().items()
+            ],
+            "can_switch": request.user.has_perm(SWITCH_COMPONENTS),
+        }
+        return TemplateResponse(request, "admin/integration/componentswitch/switches.html", context)
+
+    def _switch(self, request: HttpRequest) -> HttpResponse:
+        if not request.user.has_perm(SWITCH_COMPONENTS):
+            raise PermissionDenied
+        name, state = request.POST.get("name", ""), request.POST.get("state", "")
+        if name not in COMPONENTS or state not in ComponentState.values:
+            messages.error(request, "Not switched: choose a component and a state.")
+        else:
+            _act(
+                request,
+                f"{name}: {state}.",
+                lambda: actions.component_set(name=name, state=state, by=actor(request)),
+            )
+        return redirect("admin:integration_componentswitch_changelist")
 
 
 @admin.register(RuntimeMode)

@@ -19,7 +19,7 @@ from common.errors import NotFound
 from crm import selectors as crm_selectors
 from integration import bus, gateway
 from integration.choreography import reconcile, switches
-from integration.core import modes
+from integration.core import components, modes
 from integration.events import EVENT_TYPES
 from integration.models import (
     Delivery,
@@ -211,6 +211,17 @@ class ProcessPage:
     @property
     def diagram(self) -> SafeString:
         return diagrams.trace_svg(self.trace)
+
+    @property
+    def waiting_for(self) -> list[str]:
+        """The paused components whose held work this process waits for."""
+        return waiting_for(self.steps, self.deliveries)
+
+
+def waiting_for(steps: list[Step], deliveries: list[Delivery]) -> list[str]:
+    held = {step.component for step in steps if step.status == StepStatus.HELD}
+    held |= {d.component for d in deliveries if d.status == DeliveryStatus.HELD}
+    return sorted(held & components.paused_components())
 
 
 def process_page(*, process_id: UUID) -> ProcessPage:

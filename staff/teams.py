@@ -25,6 +25,7 @@ VIEW_PROCESSES = "integration.view_process"
 ACT_ON_PROCESSES = "integration.change_process"
 ACT_ON_DELIVERIES = "integration.change_delivery"
 SWITCH_LISTENERS = "integration.change_listenerswitch"
+SWITCH_COMPONENTS = "integration.change_componentswitch"
 SWITCH_MODE = "integration.change_runtimemode"
 
 OPERATIONS_MODELS = {
@@ -34,6 +35,7 @@ OPERATIONS_MODELS = {
     "eventrecord": ("view",),
     "delivery": ("view", "change"),
     "listenerswitch": ("view", "change"),
+    "componentswitch": ("view", "change"),
     "runtimemode": ("view", "change"),
     "webhookdelivery": ("view",),
     "webhookattempt": ("view",),

@@ -207,3 +207,46 @@ def test_an_unknown_component_is_a_one_line_error() -> None:
 
     assert "billing" in str(raised.value)
     assert "\n" not in str(raised.value)
+
+
+# --- the admin's switch -------------------------------------------------------------------------
+
+SWITCHES = "/admin/integration/componentswitch/"
+
+
+def test_the_admin_lists_the_components_and_pauses_and_resumes_one(admin_client: Any) -> None:
+    page = admin_client.get(SWITCHES)
+    assert page.status_code == 200
+    assert b"Pause crm" in page.content
+
+    paused = admin_client.post(SWITCHES, {"name": "crm", "state": "paused"})
+    assert (paused.status_code, paused["Location"]) == (302, SWITCHES)
+    assert run().splitlines()[0] == "crm paused 0"
+    assert b"Resume crm" in admin_client.get(SWITCHES).content
+
+    admin_client.post(SWITCHES, {"name": "crm", "state": "running"})
+    assert list(AuditEntry.objects.order_by("at").values_list("action", "target")) == [
+        ("components.paused", "crm"),
+        ("components.running", "crm"),
+    ]
+
+
+def test_only_who_may_switch_components_can(client: Any, django_user_model: Any) -> None:
+    viewer = django_user_model.objects.create_user("viewer", password="x" * 12, is_staff=True)
+    client.force_login(viewer)
+
+    assert client.post(SWITCHES, {"name": "crm", "state": "paused"}).status_code == 403
+    assert run().splitlines()[0] == "crm running 0"
+
+
+def test_the_process_pages_say_what_a_held_process_waits_for(admin_client: Any) -> None:
+    pause("crm")
+    process = register()
+
+    staff_page = admin_client.get(f"/processes/{process.id}/").content.decode()
+    admin_page = admin_client.get(f"/admin/integration/process/{process.id}/change/").content
+    resume("crm")
+
+    assert "Waiting for crm (paused)" in staff_page
+    assert b"Waiting for crm (paused)" in admin_page
+    assert b"Waiting for crm" not in admin_client.get(f"/processes/{process.id}/").content
