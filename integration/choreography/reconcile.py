@@ -270,10 +270,13 @@ def replicas_kept() -> tuple[Replica, ...]:
     return tuple(replica for replica in REPLICAS if replica.both_modes)
 
 
-def replicas_compare(*, chunk: int = CHUNK) -> Reconciliation:
-    """Compare every replica the mode keeps with crm, a chunk of clients at a time."""
+def replicas_compare(
+    *, chunk: int = CHUNK, replicas: tuple[Replica, ...] | None = None
+) -> Reconciliation:
+    """Compare every replica the mode keeps (or those given) with crm, a chunk of clients at a
+    time."""
     started_at = timezone.now()
-    replicas = replicas_kept()
+    replicas = replicas_kept() if replicas is None else replicas
     found: list[Difference] = []
     clients = 0
     for owners, span in _owner_chunks(chunk=chunk):

@@ -1,13 +1,15 @@
 """Filling the replicas from their owners, before choreography answers from them.
 
-Switching the mode to choreography first copies what crm holds into every replica (sales'
-customers and communications, correspondence's recipients, marketing's audience), at the client's
-current version, so that details never answer 404 for a client crm knows. Replicas that are newer
-stay as they are. (The mode switch in integration/actions.py audits the fill.)
+Switching the mode to choreography first brings every replica (sales' customers and
+communications, correspondence's recipients, marketing's audience) up to what crm holds, at the
+client's current version: the comparison of `reconcile` finds what is behind or missing, and only
+that is written. Replicas that are newer stay as they are. (The mode switch in
+integration/actions.py audits the fill.)
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from django.db import transaction
@@ -15,30 +17,59 @@ from django.db import transaction
 from correspondence import services as correspondence_services
 from crm import handlers as crm_handlers
 from crm.models import Client, Communication
+from integration.choreography import reconcile
 from marketing import services as marketing_services
 from sales import services as sales_services
+from sales.models import CommunicationReplica
 
 BATCH = 500
 
 
 def replicas_fill() -> dict[str, int]:
+    """Bring every replica up to its owner before choreography answers from them: compared in
+    bulk, by client version, and only what is behind or missing is written (a switch with the
+    replicas current writes nothing), a batch per transaction so that running processes are
+    never held up for long. Counts of the clients and communications filled."""
+    reconciliation = reconcile.replicas_compare(replicas=reconcile.REPLICAS)
+    lagging = {d.client_id for d in reconciliation.differences if d.held != reconcile.EXTRA}
     counts = {"clients": 0, "communications": 0}
-    clients = Client.objects.order_by("registered_at", "id")
-    for start in range(0, clients.count(), BATCH):
+    clients = Client.objects.filter(id__in=lagging).order_by("registered_at", "id")
+    for batch in _batches(clients.iterator(chunk_size=BATCH)):
         with transaction.atomic():
-            for client in clients[start : start + BATCH]:
+            for client in batch:
                 _fill_client(client)
-                counts["clients"] += 1
-    for communication in Communication.objects.order_by("occurred_at").iterator(chunk_size=BATCH):
-        sales_services.communication_replica_add(
-            communication_id=communication.id,
-            client_id=communication.client_id,
-            channel=communication.channel,
-            subject=communication.subject,
-            occurred_at=communication.occurred_at,
-        )
-        counts["communications"] += 1
+        counts["clients"] += len(batch)
+    held = set(
+        CommunicationReplica.objects.filter(client_id__in=lagging).values_list("id", flat=True)
+    )
+    missing = (
+        Communication.objects.filter(client_id__in=lagging)
+        .exclude(id__in=held)
+        .order_by("occurred_at")
+    )
+    for batch in _batches(missing.iterator(chunk_size=BATCH)):
+        with transaction.atomic():
+            for communication in batch:
+                sales_services.communication_replica_add(
+                    communication_id=communication.id,
+                    client_id=communication.client_id,
+                    channel=communication.channel,
+                    subject=communication.subject,
+                    occurred_at=communication.occurred_at,
+                )
+        counts["communications"] += len(batch)
     return counts
+
+
+def _batches(rows: Iterator[Any]) -> Iterator[list[Any]]:
+    batch: list[Any] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) == BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def _fill_client(client: Client) -> None:
