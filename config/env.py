@@ -253,7 +253,7 @@ def _email_settings(env: Mapping[str, str], var_dir: Path) -> dict[str, Any]:
 
 
 def _interval_or_off(env: Mapping[str, str], name: str, default: float) -> float:
-    """Seconds between runs of periodic work; 0 turns it off."""
+    """Seconds (between runs of periodic work, or of reuse); 0 turns it off."""
     if _get(env, name) == "0":
         return 0.0
     return float(_number(env, name, default))
@@ -350,7 +350,7 @@ def load(env: Mapping[str, str], base_dir: Path) -> Config:
         worker_crash_limit=_number(env, "WORKER_CRASH_LIMIT", 3, integer=True),
         lookup_timeout=_number(env, "LOOKUP_TIMEOUT", 1),
         stuck_after=_number(env, "STUCK_AFTER", 300),
-        recent_max_age=_number(env, "RECENT_MAX_AGE", 1),
+        recent_max_age=_interval_or_off(env, "RECENT_MAX_AGE", 1),
         reconcile_interval=_interval_or_off(env, "RECONCILE_INTERVAL", 3600),
         api_rate_limit=_rate(env),
         login_failure_limit=_number(env, "LOGIN_FAILURE_LIMIT", 5, integer=True),

@@ -342,8 +342,8 @@ def replicas_check(*, by: str) -> Reconciliation:
 
 
 def reconcile_record(*, reconciliation: Reconciliation, by: str) -> ReconcileRun:
-    """Keep what a reconcile found, per replica (the admin lists them; the dashboard shows the
-    last one)."""
+    """Keep what a reconcile found, per replica (the admin lists them; the dashboard and
+    /metrics' ensemble_replica_drift show the last one)."""
     return ReconcileRun.objects.create(
         started_at=reconciliation.started_at,
         finished_at=reconciliation.finished_at,

@@ -188,3 +188,8 @@ def test_the_environment_wins_over_the_dotenv(
 
 def test_without_a_dotenv_nothing_is_read(tmp_path: Path) -> None:
     assert dotenv_read(tmp_path) is False
+
+
+def test_recent_max_age_may_be_zero_to_read_every_time() -> None:
+    assert load({"DEBUG": "1", "RECENT_MAX_AGE": "0"}, BASE).recent_max_age == 0.0
+    assert load({"DEBUG": "1"}, BASE).recent_max_age == 1.0
