@@ -111,8 +111,15 @@ class Budget:
         return max(10.0, min(cap, self.left() - keep))
 
 
+# (time, 1-minute load average, message) of every line logged: anything else running on the
+# machine skews the figures measured then, and the JSON keeps when that was.
+LOG: list[tuple[str, float, str]] = []
+
+
 def log(message: str) -> None:
-    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
+    moment, load = time.strftime("%H:%M:%S"), os.getloadavg()[0]
+    LOG.append((moment, load, message))
+    print(f"[bench {moment} load {load:4.1f}] {message}", flush=True)
 
 
 def run_command(command: list[str], env: dict[str, str], timeout: float = 600) -> tuple[str, float]:
@@ -516,11 +523,10 @@ def product_figures(product: Product, sizes: Sizes, budget: Budget) -> dict[str,
     completed, last = product.wait_settled(
         accept_started, len(client_ids), timeout=budget.allow(90, keep=SCALE_RESERVE + 300)
     )
-    results["drain"] = {"completed": completed, "seconds": last - drain_started}
-    log(
-        f"backlog of {len(client_ids)} registrations: {completed} completed"
-        f" in {last - drain_started:.1f} s"
-    )
+    waited = time.time() - drain_started
+    seconds = last - drain_started if completed == len(client_ids) else waited
+    results["drain"] = {"accepted": len(client_ids), "completed": completed, "seconds": seconds}
+    log(f"backlog of {len(client_ids)} registrations: {completed} completed in {seconds:.1f} s")
     client_ids = product.registered_clients() or client_ids
     product.details("warm-up details", client_ids, 50, sizes)
 
@@ -724,8 +730,8 @@ def figures_from(
             )
         figures.append(
             Figure(
-                f"backlog of {product['drain']['completed']} registrations drained"
-                " (incl. worker start)",
+                f"backlog drain: {product['drain']['completed']}/{product['drain']['accepted']}"
+                " registrations completed (incl. worker start)",
                 product["drain"]["completed"] / product["drain"]["seconds"]
                 if product["drain"]["seconds"] > 0
                 else float("nan"),
@@ -858,6 +864,7 @@ def main() -> int:
         "bare": _serialisable(bare),
         "product": _serialisable(measured),
         "scale": scale,
+        "log": LOG,
     }
     paths = report.write(args.out, figures, context)
     print(

@@ -37,7 +37,7 @@ from common.errors import ApplicationError, NotFound
 from integration.core import components, lifecycle, relay
 from integration.core.erasure import ERASURE_EVENTS
 from integration.core.processed import processed_claim
-from integration.core.runs import Run, run_count
+from integration.core.runs import Run, run_count, run_uncount
 from integration.core.trace import lock_process, trace_batch, trace_record
 from integration.events import EVENT_TYPES, ClientState, Event
 from integration.models import (
@@ -287,14 +287,18 @@ def deliver(*, delivery_id: UUID) -> str:
         try:
             with transaction.atomic():
                 outcome = _deliver_once(delivery_id)
-            if isinstance(outcome, str):
-                return outcome
-            effect, intent = outcome
-            return _run_after_commit(delivery_id, effect, intent)
+            if isinstance(outcome, tuple):
+                effect, intent = outcome
+                outcome = _run_after_commit(delivery_id, effect, intent)
         except Exception as error:  # noqa: BLE001 - recorded on the delivery, retried or dead
             logger.warning("delivery %s raised %s", delivery_id, type(error).__name__)
             _record_error(delivery_id, error, name=effect.name if effect else None)
             return f"error: {type(error).__name__}"
+        if outcome != "done":
+            # This copy ended without running the listener (in flight elsewhere, held, already
+            # processed, skipped): its run was not one that its worker died in.
+            run_uncount(Delivery, pk=delivery_id)
+        return outcome
 
 
 def _dead_worker_lost(delivery_id: UUID) -> str:

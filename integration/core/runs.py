@@ -13,7 +13,7 @@ from uuid import UUID
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Model
+from django.db.models import F, Model
 
 
 @dataclass(frozen=True)
@@ -39,3 +39,10 @@ def run_count(model: type[Model], *, pk: UUID, open_statuses: Sequence[str]) -> 
     if row is None:
         return None
     return Run(None if row[0] is None else UUID(str(row[0])))
+
+
+def run_uncount(model: type[Model], *, pk: UUID) -> None:
+    """A counted run ended without doing the work (another worker has it in flight, it is held,
+    or it was done already): it takes its count back, so that only runs that died with their
+    worker add up to the limit."""
+    model._default_manager.filter(pk=pk, runs__gt=0).update(runs=F("runs") - 1)

@@ -26,7 +26,7 @@ from common import correlation
 from common.errors import ApplicationError, NotFound
 from integration.core import components, lifecycle, relay
 from integration.core.processed import processed_claim
-from integration.core.runs import run_count
+from integration.core.runs import run_count, run_uncount
 from integration.core.trace import current_step_set, lock_process, trace_batch, trace_record
 from integration.models import (
     ErasedClientId,
@@ -191,14 +191,18 @@ def step_execute(*, step_id: UUID) -> str:
         try:
             with transaction.atomic():
                 outcome = _execute_locked(step_id, process_id)
-            if isinstance(outcome, str):
-                return outcome
-            effect, intent = outcome
-            return _run_after_commit(step_id, process_id, effect, intent)
+            if isinstance(outcome, tuple):
+                effect, intent = outcome
+                outcome = _run_after_commit(step_id, process_id, effect, intent)
         except Exception as error:  # noqa: BLE001 - recorded on the step, retried or failed
             logger.warning("step %s raised %s", step_id, type(error).__name__)
             _record_error(step_id, process_id, error, name=effect.name if effect else None)
             return f"error: {type(error).__name__}"
+        if outcome != "done":
+            # This copy ended without running the step (in flight elsewhere, held, already
+            # processed): its run was not one that its worker died in.
+            run_uncount(Step, pk=step_id)
+        return outcome
 
 
 def _count_run(step_id: UUID) -> UUID | None:

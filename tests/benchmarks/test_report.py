@@ -101,7 +101,7 @@ def test_the_figures_come_from_every_measurement() -> None:
         "rss_before": {"web": 100 * 2**20, "worker": 600 * 2**20},
         "rss_after": {"web": 105 * 2**20, "worker": 700 * 2**20},
         "memory_work": {"processes": 4000, "lookups": 10000},
-        "drain": {"completed": 1500, "seconds": 30.0},
+        "drain": {"accepted": 1500, "completed": 1500, "seconds": 30.0},
     }
     page = {"median_ms": 10.0, "queries": 4}
     scale = {

@@ -142,7 +142,6 @@ def chaos_env(child_env: dict[str, str], smtp: faults.SmtpServer) -> dict[str, s
         "ORCHESTRATOR_STEP_TIMEOUT": f"{STEP_TIMEOUT:g}",
         "ORCHESTRATOR_MAX_ATTEMPTS": "8",
         "LOOKUP_TIMEOUT": "1",
-        "RECENT_MAX_AGE": "0.001",  # TEMPORARY-RUN-OVERRIDE
     }
 
 

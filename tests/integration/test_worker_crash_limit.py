@@ -191,3 +191,31 @@ def test_a_person_retries_a_dead_delivery_with_fresh_runs(
     assert Delivery.objects.values_list("status", "runs").get(pk=delivery.id) == ("sent", 0)
     assert bus.deliver(delivery_id=delivery.id) == "done"
     assert Client.objects.count() == 1
+
+
+
+def test_a_copy_that_ends_without_running_the_step_takes_its_count_back() -> None:
+    # given a step with one run that died with its worker, and its component paused
+    process = register()
+    step = Step.objects.get(process=process)
+    Step.objects.filter(pk=step.pk).update(runs=1)
+    actions.component_set(name="crm", state="paused", by="test")
+
+    # when another copy arrives and is held instead of run
+    assert engine.step_execute(step_id=step.id) == "held: crm paused"
+
+    # then only the run that died is counted
+    assert Step.objects.get(pk=step.pk).runs == 1
+
+
+def test_a_delivery_copy_that_ends_without_running_takes_its_count_back(
+    choreography: None,
+) -> None:
+    register()
+    delivery = Delivery.objects.get(listener="crm.create_client")
+    Delivery.objects.filter(pk=delivery.pk).update(runs=1)
+    actions.component_set(name="crm", state="paused", by="test")
+
+    assert bus.deliver(delivery_id=delivery.id) == "held: crm paused"
+
+    assert Delivery.objects.get(pk=delivery.pk).runs == 1
