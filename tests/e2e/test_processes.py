@@ -128,7 +128,8 @@ def test_make_run_serves_a_registration_end_to_end_and_stops_cleanly_on_ctrl_c(
         status, started = _post(f"{base}/api/v1/clients/", token, NEW_CLIENT)
         assert (status, started["mode"]) == (202, "orchestration")
         process = wait_for_completion(f"{base}{started['links']['process']}", token)
-        assert [entry["seq"] for entry in process["trace"]] == list(range(1, 13))
+        # started, then per step its command and done (5 steps), the send, completed: 13
+        assert [entry["seq"] for entry in process["trace"]] == list(range(1, 14))
         assert process["trace"][-1]["status"] == "completed"
         # Then Ctrl-C stops the web server, the worker and the scheduler, and nothing is left
         os.kill(runall.pid, signal.SIGINT)
