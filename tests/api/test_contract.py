@@ -382,9 +382,7 @@ def test_a_client_not_yet_known_to_the_answering_component_is_404(
     assert (answer.status, answer.body["detail"]) == (404, "No client with this id.")
 
 
-def test_a_shop_reads_its_own_write_at_the_version_its_process_gives(
-    shop: Shop, mode: str
-) -> None:
+def test_a_shop_reads_its_own_write_at_the_version_its_process_gives(shop: Shop, mode: str) -> None:
     # given a registered client, then a change whose process has completed
     client_id = registered(shop).body["client_id"]
     changed = shop.patch(f"/api/v1/clients/{client_id}/", {"company": "Difference Engines"})

@@ -17,7 +17,7 @@ from kombu.exceptions import OperationalError
 
 from common.errors import ApplicationError
 from correspondence import services as correspondence_services
-from correspondence.models import ERASED_RECIPIENT, Message, MessageStatus
+from correspondence.models import Message, MessageStatus
 from crm import services as crm_services
 from crm.models import Client
 from integration import gateway
@@ -762,7 +762,7 @@ def test_an_erasure_accepted_before_a_step_closes_the_process_and_nothing_is_wri
 
 def test_an_update_of_an_erased_client_writes_nothing_to_crm() -> None:
     # given an update started before the client's erasure was accepted
-    client = ClientFactory()
+    client = ClientFactory.create()
     gateway.registry_add(client_id=client.id, email=client.email)
     process = gateway.client_update(
         client_id=client.id, initiator=gateway.SYSTEM, phone="+1 555 0100"

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import pytest
 
 from correspondence.models import Recipient
-from integration.choreography.replicas import replicas_fill
 from integration import actions
+from integration.choreography.replicas import replicas_fill
 from integration.models import AuditEntry
 from marketing.models import AudienceMember
 from sales import services as sales_services

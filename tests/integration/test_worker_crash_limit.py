@@ -193,7 +193,6 @@ def test_a_person_retries_a_dead_delivery_with_fresh_runs(
     assert Client.objects.count() == 1
 
 
-
 def test_a_copy_that_ends_without_running_the_step_takes_its_count_back() -> None:
     # given a step with one run that died with its worker, and its component paused
     process = register()
