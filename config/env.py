@@ -21,7 +21,7 @@ BROKER_SCHEMES = ("redis", "rediss", "amqp", "amqps", "pyamqp", "filesystem", "m
 # Waits on PostgreSQL, in seconds (DESIGN rule 11). A lock wait longer than a few seconds means
 # a stuck holder: fail and retry rather than queue behind it. A transaction idle for a minute
 # belongs to a process that stalled; its locks are given back.
-POOL_TIMEOUT = 1.0
+POOL_TIMEOUT = 0.5  # a request may meet the pool twice (its work, then its error path)
 CONNECT_TIMEOUT = 2
 LOCK_TIMEOUT = 5.0
 IDLE_IN_TRANSACTION_TIMEOUT = 60.0
