@@ -11,19 +11,26 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, close_old_connections, transaction
 from django.utils import timezone
 
 from common.errors import ApplicationError, Conflict, ValidationFailed
 from integration.models import IdempotencyRecord
 
 HEADER = "Idempotency-Key"
+logger = logging.getLogger(__name__)
+
 MAX_KEY_LENGTH = 255
 KEEP_FOR = timedelta(hours=24, minutes=5)  # "at least 24 hours", with room for clocks
 # A claim this old was never answered (its web process died): another request may take the key.
@@ -142,6 +149,42 @@ def answer_store(
         client_id=client_id,
     )
     return True
+
+
+# --- settling when the database is away ---------------------------------------------------------
+
+SETTLE_RETRY_EVERY = 0.5  # seconds
+SETTLE_RETRY_FOR = 120.0  # then the claim is left for ABANDONED_AFTER
+
+_unsettled: queue.Queue[tuple[float, Callable[[], None]]] = queue.Queue()
+_retrier_started = threading.Event()
+
+
+def settle_soon(settle: Callable[[], None]) -> None:
+    """Record how a request with a key ended — now, or, when the database is away (the request
+    was answered 503, or its answer could not be kept), as soon as it is back: a retry of the
+    same key must not meet a claim that nobody will ever settle."""
+    try:
+        settle()
+    except DatabaseError:
+        logger.warning("an Idempotency-Key is settled when the database is back")
+        _unsettled.put((time.monotonic() + SETTLE_RETRY_FOR, settle))
+        if not _retrier_started.is_set():
+            _retrier_started.set()
+            threading.Thread(target=_settle_later, name="idempotency-settle", daemon=True).start()
+
+
+def _settle_later() -> None:
+    while True:
+        give_up_at, settle = _unsettled.get()
+        while time.monotonic() < give_up_at:
+            try:
+                settle()
+                break
+            except DatabaseError:
+                time.sleep(SETTLE_RETRY_EVERY)  # paces the retries of a background thread
+            finally:
+                close_old_connections()
 
 
 def key_release(*, claim: Claim) -> None:

@@ -152,7 +152,8 @@ class ShopAPIView(APIView):
             return response
         finally:
             if self.claim is not None:
-                _settle(self.claim, response, client_id=kwargs.get("client_id"))
+                claim, client_id = self.claim, kwargs.get("client_id")
+                idempotency.settle_soon(lambda: _settle(claim, response, client_id=client_id))
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)  # token, rate limit

@@ -8,13 +8,14 @@ from typing import Any
 from uuid import UUID
 
 import pytest
-from django.db import connection
+from django.db import OperationalError, connection
 from django.utils import timezone
 
 from integration import gateway
 from integration.models import IdempotencyRecord, Process, RegisteredEmail
 from shop_api import idempotency, jobs
 from tests.api.conftest import Answer, Shop
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.django_db
 
@@ -261,3 +262,19 @@ def test_two_requests_at_once_one_works_the_other_is_409(shop: Shop, monkeypatch
     assert second.status == 409
     assert (answers[0].status, third.status, third.body) == (202, 202, answers[0].body)
     assert Process.objects.count() == 1
+
+
+def test_a_key_that_cannot_be_settled_now_is_settled_when_the_database_is_back() -> None:
+    # given the database refuses the first time a request's key is settled
+    attempts: list[str] = []
+
+    def settle() -> None:
+        attempts.append("tried")
+        if len(attempts) == 1:
+            raise OperationalError("the database is away")
+
+    # when the request ends
+    idempotency.settle_soon(settle)
+
+    # then it is tried again in the background until it goes through
+    wait_until(lambda: len(attempts) == 2, timeout=10)
