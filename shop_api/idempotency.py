@@ -22,7 +22,8 @@ from typing import Any
 from uuid import UUID
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import DatabaseError, IntegrityError, close_old_connections, transaction
+from django.db import Error as DatabaseError
+from django.db import IntegrityError, close_old_connections, transaction
 from django.utils import timezone
 
 from common.errors import ApplicationError, Conflict, ValidationFailed
