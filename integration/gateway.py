@@ -20,7 +20,7 @@ from typing import Any
 from uuid import UUID
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from common import correlation
@@ -315,6 +315,17 @@ def process_get(*, process_id: UUID, token: ApiToken | None = None) -> Process:
 
 
 # --- reads ------------------------------------------------------------------------------------
+
+
+def clients_search(*, query: str) -> QuerySet[Client]:
+    """The staff search: crm's clients matching every term (name, email or company)."""
+    return crm_selectors.client_search(query=query)
+
+
+def client_record(*, client_id: UUID) -> Client:
+    """crm's own row of a known client (not the mode's details): what an edit starts from."""
+    _require_known(client_id)
+    return crm_selectors.client_get(client_id=client_id)
 
 
 def client_find_by_email(*, email: str) -> list[dict[str, Any]]:

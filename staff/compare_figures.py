@@ -30,8 +30,6 @@ from django.utils import timezone
 from django.utils.safestring import SafeString
 
 from common.sql import PercentileCont, SecondsBetween, percentile_of_sorted
-from correspondence.models import Recipient
-from crm.models import Client, Communication
 from integration.choreography import reconcile
 from integration.models import (
     Delivery,
@@ -44,8 +42,6 @@ from integration.models import (
     TraceEntry,
     TraceKind,
 )
-from marketing.models import DEFAULT_AUDIENCE, AudienceMember
-from sales.models import CommunicationReplica, CustomerReplica
 from staff import charts
 from staff.charts import Series
 
@@ -304,57 +300,26 @@ def _components(window: TimeWindow, figures: dict[Key, KindFigures]) -> None:
 
 # --- the replicas ---------------------------------------------------------------------------
 
-# Each copy choreography keeps, and the rows of crm it copies.
-REPLICA_SOURCES = {
-    "sales.customers": ("crm clients", CustomerReplica.objects.all(), Client.objects.all()),
-    "sales.communications": (
-        "crm communications",
-        CommunicationReplica.objects.all(),
-        Communication.objects.all(),
-    ),
-    "correspondence.recipients": ("crm clients", Recipient.objects.all(), Client.objects.all()),
-    "marketing.audience": (
-        "crm clients who consent to marketing",
-        AudienceMember.objects.filter(audience=DEFAULT_AUDIENCE, consent=True),
-        Client.objects.filter(marketing_consent=True),
-    ),
-}
-
 
 def _replicas(last: ReconcileRun | None) -> list[ReplicaFigures]:
-    """Each replica's rows beside its owner's, counted in one query of scalar subqueries."""
-    counted = []
-    for replica in reconcile.REPLICAS:
-        _, copies, owners = REPLICA_SOURCES[replica.name]
-        counted += [copies, owners]
-    counts = _count_all(counted)
+    """Each replica's rows beside its owner's (counted in one query)."""
+    counts = reconcile.replica_row_counts()
     differences = last.differences if last else {}
     found = []
-    for index, replica in enumerate(reconcile.REPLICAS):
-        owner, _, _ = REPLICA_SOURCES[replica.name]
+    for replica in reconcile.REPLICAS:
+        owner, rows, owner_rows = counts[replica.name]
         modes = tuple(IntegrationMode.values) if replica.both_modes else ("choreography",)
         found.append(
             ReplicaFigures(
                 name=replica.name,
                 modes=modes,
                 owner=owner,
-                rows=counts[2 * index],
-                owner_rows=counts[2 * index + 1],
+                rows=rows,
+                owner_rows=owner_rows,
                 differences=differences.get(replica.name),
             )
         )
     return found
-
-
-def _count_all(querysets: list[QuerySet[Any]]) -> list[int]:
-    selects, params = [], []
-    for queryset in querysets:
-        sql, query_params = queryset.order_by().values("pk").query.sql_with_params()
-        selects.append(f"(SELECT COUNT(*) FROM ({sql}) counted)")
-        params += list(query_params)
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {', '.join(selects)}", params)
-        return [int(value) for value in cursor.fetchone()]
 
 
 # --- the page: charts and their tables -------------------------------------------------------

@@ -19,6 +19,7 @@ from uuid import UUID
 from django.db.models import Sum
 
 from integration import actions, gateway
+from integration.choreography import reconcile
 from integration.core import modes
 from integration.models import Delivery, EventRecord, Process, Step, TraceEntry
 
@@ -143,11 +144,4 @@ def _measure(figures: ModeFigures, process_ids: list[UUID]) -> None:
 
 def _duplicated_rows(client_ids: list[UUID]) -> int:
     """Rows that copy data another component owns (choreography's replicas)."""
-    from correspondence.models import Recipient
-    from sales.models import CommunicationReplica, CustomerReplica
-
-    return (
-        CustomerReplica.objects.filter(client_id__in=client_ids).count()
-        + CommunicationReplica.objects.filter(client_id__in=client_ids).count()
-        + Recipient.objects.filter(client_id__in=client_ids).count()
-    )
+    return reconcile.replica_rows_of(client_ids)

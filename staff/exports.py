@@ -13,7 +13,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from crm import selectors as crm_selectors
+from integration import gateway
 from integration.models import ErasedClientId
 
 HEADER = ("id", "first_name", "last_name", "company", "email", "marketing_consent", "registered")
@@ -40,7 +40,7 @@ def inert(value: str) -> str:
 def client_rows(*, query: str) -> Iterator[tuple[str, ...]]:
     """The clients the search finds, newest first, leaving out those being erased."""
     clients = (
-        crm_selectors.client_search(query=query)
+        gateway.clients_search(query=query)
         .exclude(id__in=ErasedClientId.objects.values("client_id"))
         .order_by("-registered_at", "id")
         .values_list(*COLUMNS)

@@ -16,7 +16,6 @@ from django.http import Http404
 from django.utils.safestring import SafeString
 
 from common.errors import NotFound
-from crm import selectors as crm_selectors
 from integration import bus, gateway
 from integration.choreography import reconcile, switches
 from integration.core import components, modes
@@ -182,10 +181,8 @@ class ClientProfile:
 def client_profile(*, client_id: UUID) -> ClientProfile:
     """crm's own row, not the mode's details: a component that is slow to answer must never
     leave the edit form with blanks that would read as changes."""
-    if not gateway.client_known(client_id):
-        raise Http404("No client with this id.")
     try:
-        client = crm_selectors.client_get(client_id=client_id)
+        client = gateway.client_record(client_id=client_id)
     except NotFound:
         raise Http404("No client with this id.") from None
     return ClientProfile(

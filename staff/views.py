@@ -17,7 +17,6 @@ from django.utils import timezone
 
 from common.emails import normalise_email
 from common.errors import ApplicationError, Conflict, NotFound
-from crm import selectors as crm_selectors
 from integration import gateway
 from staff import compare_figures, exports, pages
 from staff.forms import (
@@ -64,7 +63,7 @@ def client_search(request: HttpRequest) -> HttpResponse:
     form = ClientSearchForm(request.GET)
     page = None
     if form.is_valid():
-        clients = crm_selectors.client_search(query=form.cleaned_data["q"])
+        clients = gateway.clients_search(query=form.cleaned_data["q"])
         page = Paginator(clients, CLIENTS_PER_PAGE).get_page(request.GET.get("page"))
     return render(request, "staff/client_search.html", {"form": form, "page": page})
 

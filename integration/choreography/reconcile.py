@@ -37,7 +37,8 @@ from operator import attrgetter
 from typing import Any
 from uuid import UUID
 
-from django.db.models import CharField, Q
+from django.db import connection
+from django.db.models import CharField, Q, QuerySet
 from django.db.models.functions import Cast
 from django.utils import timezone
 
@@ -448,4 +449,57 @@ def _recorded(communication: Communication) -> CommunicationRecorded:
         channel=communication.channel,
         subject=communication.subject,
         occurred_at=communication.occurred_at.isoformat(),
+    )
+
+
+# --- how many rows each copy holds ------------------------------------------------------------
+
+# Each copy choreography keeps, and the rows of crm it copies.
+REPLICA_SOURCES = {
+    "sales.customers": ("crm clients", CustomerReplica.objects.all(), Client.objects.all()),
+    "sales.communications": (
+        "crm communications",
+        CommunicationReplica.objects.all(),
+        Communication.objects.all(),
+    ),
+    "correspondence.recipients": ("crm clients", Recipient.objects.all(), Client.objects.all()),
+    "marketing.audience": (
+        "crm clients who consent to marketing",
+        AudienceMember.objects.filter(audience=DEFAULT_AUDIENCE, consent=True),
+        Client.objects.filter(marketing_consent=True),
+    ),
+}
+
+
+def replica_row_counts() -> dict[str, tuple[str, int, int]]:
+    """Per replica: what of crm it copies, its rows and crm's rows (one query of scalar
+    subqueries), for the comparison of the modes: the rows choreography duplicates."""
+    counted = []
+    for name in BY_NAME:
+        _, copies, owners = REPLICA_SOURCES[name]
+        counted += [copies, owners]
+    counts = _count_all(counted)
+    return {
+        name: (REPLICA_SOURCES[name][0], counts[2 * index], counts[2 * index + 1])
+        for index, name in enumerate(BY_NAME)
+    }
+
+
+def _count_all(querysets: list[QuerySet[Any]]) -> list[int]:
+    selects, params = [], []
+    for queryset in querysets:
+        sql, query_params = queryset.order_by().values("pk").query.sql_with_params()
+        selects.append(f"(SELECT COUNT(*) FROM ({sql}) counted)")
+        params += list(query_params)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {', '.join(selects)}", params)
+        return [int(value) for value in cursor.fetchone()]
+
+
+def replica_rows_of(client_ids: list[UUID]) -> int:
+    """Rows the replicas hold for these clients (what choreography duplicates of them)."""
+    return (
+        CustomerReplica.objects.filter(client_id__in=client_ids).count()
+        + CommunicationReplica.objects.filter(client_id__in=client_ids).count()
+        + Recipient.objects.filter(client_id__in=client_ids).count()
     )
