@@ -6,7 +6,8 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 QUEUES ?= crm,sales,marketing,correspondence,integration
-WEB_WORKERS ?= 1
+# One web process per CPU core (operations.md); WEB_WORKERS=n overrides.
+WEB_WORKERS ?= $(shell nproc 2>/dev/null || echo 1)
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
