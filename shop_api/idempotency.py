@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -107,6 +108,13 @@ def key_claim(*, scope: Scope, fingerprint: str, client_id: UUID | None) -> Clai
             return Claim(record.pk)
         except IntegrityError:
             pass
+        except DatabaseError:
+            # The database went away at the claim: it may have committed it all the same (a
+            # COMMIT whose answer was lost). This claim is known by its expiry to the
+            # microsecond: free it once the database is back, unless it was answered.
+            mine = scope.records().filter(expires_at=now + KEEP_FOR, in_flight=True)
+            settle_soon(partial(_forget, mine))
+            raise
         existing = scope.records().first()
         if existing is None:
             continue  # pruned in between
@@ -123,6 +131,10 @@ def key_claim(*, scope: Scope, fingerprint: str, client_id: UUID | None) -> Clai
             headers=dict(existing.response_headers),
         )
     raise KeyInFlight(f"A request with this {HEADER} is still being answered.")
+
+
+def _forget(rows: Any) -> None:
+    rows.delete()
 
 
 def _abandoned(record: IdempotencyRecord, now: datetime) -> bool:
