@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import queue
 import threading
 import time
 from collections.abc import Callable
@@ -124,6 +123,8 @@ def key_claim(*, scope: Scope, fingerprint: str, client_id: UUID | None) -> Clai
         if existing.request_hash != fingerprint:
             raise KeyReused(f"This {HEADER} was used with a different body.")
         if existing.in_flight:
+            if settle_pending():
+                continue  # a request of this process was answered while the database was away
             raise KeyInFlight(f"A request with this {HEADER} is still being answered.")
         return SavedAnswer(
             status=existing.response_status or 200,
@@ -166,10 +167,11 @@ def answer_store(
 
 # --- settling when the database is away ---------------------------------------------------------
 
-SETTLE_RETRY_EVERY = 0.5  # seconds
+SETTLE_RETRY_EVERY = 0.2  # seconds
 SETTLE_RETRY_FOR = 120.0  # then the claim is left for ABANDONED_AFTER
 
-_unsettled: queue.Queue[tuple[float, Callable[[], None]]] = queue.Queue()
+_unsettled: list[tuple[float, Callable[[], None]]] = []
+_unsettled_lock = threading.Lock()
 _retrier_started = threading.Event()
 
 
@@ -181,23 +183,36 @@ def settle_soon(settle: Callable[[], None]) -> None:
         settle()
     except DatabaseError:
         logger.warning("an Idempotency-Key is settled when the database is back")
-        _unsettled.put((time.monotonic() + SETTLE_RETRY_FOR, settle))
+        with _unsettled_lock:
+            _unsettled.append((time.monotonic() + SETTLE_RETRY_FOR, settle))
         if not _retrier_started.is_set():
             _retrier_started.set()
             threading.Thread(target=_settle_later, name="idempotency-settle", daemon=True).start()
 
 
+def settle_pending() -> bool:
+    """Try every settle still pending in this process once; True when there were any."""
+    with _unsettled_lock:
+        pending = list(_unsettled)
+        _unsettled.clear()
+    kept = []
+    for give_up_at, settle in pending:
+        try:
+            settle()
+        except DatabaseError:
+            if time.monotonic() < give_up_at:
+                kept.append((give_up_at, settle))
+    with _unsettled_lock:
+        _unsettled.extend(kept)
+    return bool(pending)
+
+
 def _settle_later() -> None:
     while True:
-        give_up_at, settle = _unsettled.get()
-        while time.monotonic() < give_up_at:
-            try:
-                settle()
-                break
-            except DatabaseError:
-                time.sleep(SETTLE_RETRY_EVERY)  # paces the retries of a background thread
-            finally:
-                close_old_connections()
+        time.sleep(SETTLE_RETRY_EVERY)  # paces a background thread's retries
+        if _unsettled:
+            settle_pending()
+            close_old_connections()
 
 
 def key_release(*, claim: Claim) -> None:
