@@ -172,6 +172,8 @@ SETTLE_RETRY_FOR = 120.0  # then the claim is left for ABANDONED_AFTER
 
 _unsettled: list[tuple[float, Callable[[], None]]] = []
 _unsettled_lock = threading.Lock()
+_settling = threading.Lock()  # one run of the pending settles at a time
+_settled = 0  # how many pending settles went through (a request waiting on the lock sees it)
 _retrier_started = threading.Event()
 
 
@@ -191,20 +193,26 @@ def settle_soon(settle: Callable[[], None]) -> None:
 
 
 def settle_pending() -> bool:
-    """Try every settle still pending in this process once; True when there were any."""
-    with _unsettled_lock:
-        pending = list(_unsettled)
-        _unsettled.clear()
-    kept = []
-    for give_up_at, settle in pending:
-        try:
-            settle()
-        except DatabaseError:
-            if time.monotonic() < give_up_at:
-                kept.append((give_up_at, settle))
-    with _unsettled_lock:
-        _unsettled.extend(kept)
-    return bool(pending)
+    """Try every settle still pending in this process once (one caller at a time: a request
+    that meets an in-flight key waits for the retrier's attempt, then tries itself). True when
+    something was pending, or was settled while this caller waited."""
+    global _settled
+    before = _settled
+    with _settling:
+        with _unsettled_lock:
+            pending = list(_unsettled)
+            _unsettled.clear()
+        kept = []
+        for give_up_at, settle in pending:
+            try:
+                settle()
+                _settled += 1
+            except DatabaseError:
+                if time.monotonic() < give_up_at:
+                    kept.append((give_up_at, settle))
+        with _unsettled_lock:
+            _unsettled.extend(kept)
+    return bool(pending) or _settled != before
 
 
 def _settle_later() -> None:
