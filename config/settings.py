@@ -223,7 +223,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None
-CELERY_BROKER_CONNECTION_TIMEOUT = 1  # the relay must not hold an HTTP answer on a dead broker
+# The relay must not hold an HTTP answer on a dead or hung broker: a connection (AMQP: with its
+# handshake) that is not made in half a second is given up, and the request still answers in 1 s.
+CELERY_BROKER_CONNECTION_TIMEOUT = 0.5
 CELERY_TASK_DEFAULT_QUEUE = "integration"
 CELERY_TASK_CREATE_MISSING_QUEUES = True
 CELERY_RESULT_EXPIRES = 300  # results are lookup answers, read within LOOKUP_TIMEOUT
