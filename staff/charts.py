@@ -30,7 +30,8 @@ class Series:
 def number(value: float | None, unit: str = "") -> str:
     if value is None:
         return "—"
-    text = f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
+    shown = round(float(value), 2)  # SQLite's clock keeps milliseconds: 2.0000001 s reads 2 s
+    text = f"{shown:,.0f}" if shown.is_integer() else f"{shown:,.2f}"
     return f"{text}{unit}"
 
 
