@@ -18,19 +18,12 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.support.processes import RUN_MARKER, free_port
-
-
-def _wait_for(predicate: Callable[[], object], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() >= deadline:
-            raise TimeoutError(f"{what} within {timeout:g}s")
-        time.sleep(0.02)
+from tests.support.waiting import wait_until
 
 
 def port_accepts(port: int, timeout: float = 0.2) -> bool:
@@ -77,7 +70,11 @@ class RedisServer:
             start_new_session=True,
         )
         log.close()
-        _wait_for(self.answers_ping, 10, f"redis-server did not answer on port {self.port}")
+        wait_until(
+            self.answers_ping,
+            timeout=10,
+            describe=lambda: f"redis-server did not answer on port {self.port}",
+        )
 
     def answers_ping(self) -> bool:
         try:
