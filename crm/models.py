@@ -5,7 +5,8 @@ from __future__ import annotations
 import uuid
 
 from django.db import models
-from django.db.models import Q
+from django.db.models import Q, Value
+from django.db.models.functions import Concat
 from django.utils import timezone
 
 
@@ -25,6 +26,23 @@ class Client(models.Model):
     purchase_count = models.PositiveIntegerField(default=0)
     # Replicas elsewhere apply a change only if it carries a higher version than theirs.
     version = models.PositiveBigIntegerField(default=1)
+    # What staff search looks in, kept by the database: one trigram index on PostgreSQL answers
+    # a term found in any of these fields (terms never hold the spaces that join them).
+    search_text = models.GeneratedField(
+        expression=Concat(
+            "first_name",
+            Value(" "),
+            "last_name",
+            Value(" "),
+            "email",
+            Value(" "),
+            "company",
+            output_field=models.TextField(),
+        ),
+        output_field=models.TextField(),
+        db_persist=True,
+        editable=False,
+    )
 
     class Meta:
         ordering = ["-registered_at"]

@@ -34,7 +34,7 @@ from django.utils import timezone
 from common import correlation
 from common.components import COMPONENTS
 from common.errors import ApplicationError, NotFound
-from integration.core import components, lifecycle, relay
+from integration.core import backlog, components, lifecycle, relay
 from integration.core.erasure import ERASURE_EVENTS
 from integration.core.processed import processed_claim
 from integration.core.runs import Run, run_count, run_uncount
@@ -513,6 +513,10 @@ def deliveries_sweep(*, limit: int = 500) -> int:
     """Send what is due: never published, retries after an error, unacknowledged ones. Rows
     another sweeper holds are skipped (SKIP LOCKED on PostgreSQL; SQLite takes one writer)."""
     now = timezone.now()
+    unanswered = Delivery.objects.filter(status=DeliveryStatus.SENT, next_attempt_at__lte=now)
+    backlogged = backlog.components_backlogged(
+        unanswered.values_list("component", flat=True).distinct(), now=now
+    )
     with transaction.atomic():
         due = list(
             Delivery.objects.select_for_update(skip_locked=True)
@@ -524,6 +528,17 @@ def deliveries_sweep(*, limit: int = 500) -> int:
         for delivery in held:
             _hold(delivery)
         due = [delivery for delivery in due if delivery.component not in paused]
+        queued = [
+            delivery
+            for delivery in due
+            if delivery.status == DeliveryStatus.SENT
+            and backlog.waits_its_turn(delivery.component, delivery.sent_at, backlogged, now)
+        ]
+        for delivery in queued:
+            delivery.next_attempt_at = now + timedelta(seconds=redeliver_after(delivery.sends))
+        Delivery.objects.bulk_update(queued, ["next_attempt_at"])
+        waiting = {delivery.pk for delivery in queued}
+        due = [delivery for delivery in due if delivery.pk not in waiting]
         for delivery in due:
             delivery.status = DeliveryStatus.SENT
             delivery.sends += 1

@@ -197,7 +197,11 @@ class Step(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["process", "position"], name="step_position_unique"),
         ]
-        indexes = [models.Index(fields=["status", "next_attempt_at"], name="step_due")]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="step_due"),
+            # whether a component's workers are getting through its queue (core/backlog.py)
+            models.Index(fields=["component", "done_at"], name="step_progress"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} → {self.component} ({self.status})"
@@ -336,6 +340,7 @@ class Delivery(models.Model):
             models.Index(fields=["status", "next_attempt_at"], name="delivery_due"),
             models.Index(fields=["listener", "status", "created_at"], name="delivery_backlog"),
             models.Index(fields=["process", "status"], name="delivery_open"),
+            models.Index(fields=["component", "done_at"], name="delivery_progress"),
         ]
 
     def __str__(self) -> str:

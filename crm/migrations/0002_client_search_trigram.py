@@ -3,24 +3,15 @@ case-insensitive "contains" is an index scan, not a scan of every client. SQLite
 default) keeps its plain scan. Without the right to create the pg_trgm extension the indexes
 are skipped, with a warning: search still works, only slower."""
 
-import logging
+from django.db import migrations
 
-from django.db import DatabaseError, migrations, transaction
-
-logger = logging.getLogger(__name__)
+from crm.migrations import _trigram as trigram
 
 SEARCHED_FIELDS = ("first_name", "last_name", "email", "company")
 
 
 def create(apps, schema_editor):
-    connection = schema_editor.connection
-    if connection.vendor != "postgresql":
-        return
-    try:
-        with transaction.atomic(using=connection.alias):
-            schema_editor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
-    except DatabaseError:
-        logger.warning("pg_trgm is not available: client search stays a plain scan")
+    if not trigram.available(schema_editor):
         return
     for field in SEARCHED_FIELDS:
         # The expression Django's icontains compares: UPPER(<column>::text) LIKE UPPER(%s).

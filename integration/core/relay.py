@@ -73,6 +73,25 @@ def send_now(message: Outgoing) -> bool:
     return True
 
 
+def queued_messages(queue: str) -> int | None:
+    """How many messages wait in a broker queue (not counting those a worker has taken); None
+    when the broker cannot say. Bounded by the broker's connect and socket timeouts."""
+    if broker_suspected_down():
+        return None
+    try:
+        with app.connection_for_read() as connection:
+            channel: Any = connection.channel()
+            try:
+                return int(channel.queue_declare(queue=queue, passive=True).message_count)
+            finally:
+                channel.close()
+    except Exception as error:  # noqa: BLE001 - an unknown length is reported as unknown
+        if "NOT_FOUND" in str(error):  # Redis keeps no empty list: nothing waits
+            return 0
+        logger.warning("could not count the messages on %s: %s", queue, error)
+        return None
+
+
 def send_after_commit(message: Outgoing) -> None:
     """Publish when (and only if) the surrounding transaction commits."""
 

@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from common import correlation
 from common.errors import ApplicationError, NotFound
-from integration.core import components, lifecycle, relay
+from integration.core import backlog, components, lifecycle, relay
 from integration.core.processed import processed_claim
 from integration.core.runs import run_count, run_uncount
 from integration.core.trace import current_step_set, lock_process, trace_batch, trace_record
@@ -432,15 +432,17 @@ def steps_sweep(*, limit: int = 200) -> int:
     due = list(
         Step.objects.filter(status__in=ACTIVE, next_attempt_at__lte=now)
         .order_by("next_attempt_at")
-        .values_list("id", "process_id")[:limit]
+        .values_list("id", "process_id", "component", "status")[:limit]
     )
-    for step_id, process_id in due:
+    unanswered = [component for _, _, component, status in due if status == StepStatus.SENT]
+    backlogged = backlog.components_backlogged(unanswered, now=now)
+    for step_id, process_id, _, _ in due:
         with correlation.bound(process_id), transaction.atomic():
-            _sweep_one(step_id, process_id, now)
+            _sweep_one(step_id, process_id, now, backlogged)
     return len(due)
 
 
-def _sweep_one(step_id: UUID, process_id: UUID, now: Any) -> None:
+def _sweep_one(step_id: UUID, process_id: UUID, now: Any, backlogged: set[str]) -> None:
     # A process a worker (or another scheduler) holds is left for the next sweep: never wait on
     # it, and never take its locks in another order than the worker does.
     process = Process.objects.select_for_update(skip_locked=True).filter(pk=process_id).first()
@@ -457,6 +459,12 @@ def _sweep_one(step_id: UUID, process_id: UUID, now: Any) -> None:
         step.next_attempt_at = now + timedelta(seconds=answer_timeout(step.attempts))
         step.save(update_fields=["status", "next_attempt_at"])
         relay.send_after_commit(_outgoing(step))
+        return
+    if step.status == StepStatus.SENT and backlog.waits_its_turn(
+        step.component, step.sent_at, backlogged, now
+    ):
+        step.next_attempt_at = now + timedelta(seconds=answer_timeout(step.attempts))
+        step.save(update_fields=["next_attempt_at"])
         return
     if step.status == StepStatus.SENT:
         waited = (now - step.sent_at).total_seconds() if step.sent_at else 0.0

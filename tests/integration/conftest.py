@@ -32,6 +32,10 @@ class Broker:
     sent: list[Sent] = field(default_factory=list)
     refusing: BaseException | None = None
     calls: int = 0
+    waiting: dict[str, int] = field(default_factory=dict)  # messages queued, by queue
+
+    def queued_messages(self, queue: str) -> int:
+        return self.waiting.get(queue, 0)
 
     def send_task(self, name: str, args: Any = None, **options: Any) -> None:
         self.calls += 1
@@ -46,6 +50,7 @@ def broker(monkeypatch: pytest.MonkeyPatch) -> Broker:
     """What the relay publishes, recorded instead of sent; the breaker starts closed."""
     recorder = Broker()
     monkeypatch.setattr(relay.app, "send_task", recorder.send_task)
+    monkeypatch.setattr(relay, "queued_messages", recorder.queued_messages)
     monkeypatch.setattr(relay, "_broker_down_until", 0.0)
     return recorder
 
