@@ -53,6 +53,9 @@ CONCURRENCY = 8
 TIME_BUDGET = 14 * 60.0
 SCALE_RESERVE = 240.0  # seconds kept for the scale phase
 MODE_SWITCH_LIMIT = 120.0  # the target is 30 s; past this the switch is stopped, not waited for
+# Pages whose goal is a time, not a ratio to their time at 1,000 clients (the comparison page
+# "loads in well under a second"; a scrape every 15 s must stay cheap).
+SCALE_LIMITS_MS = {"compare page (last week)": 500.0, "metrics scrape": 250.0}
 SECRET_KEY = "bench-" + "k" * 40  # loopback-only servers of a throwaway database
 
 
@@ -744,9 +747,15 @@ def figures_from(
         size = f"{count_text(large['clients'])}/{count_text(small['clients'])}"
         for name, page in large["pages"].items():
             before = small["pages"][name]
+            limit = SCALE_LIMITS_MS.get(name)
             figures.append(
                 Figure(
-                    f"{name} {size}", page["median_ms"], before["median_ms"], "ms", "at_most", 1.2
+                    f"{name} {size}" + (f" (under {limit:g} ms)" if limit else ""),
+                    page["median_ms"],
+                    before["median_ms"],
+                    "ms",
+                    "below" if limit else "at_most",
+                    limit or 1.2,
                 )
             )
             figures.append(

@@ -50,6 +50,8 @@ def pages(number: int, first_process: int) -> dict[str, str]:
         "staff search by name": f"/clients/?q={last_name(number)}",
         "staff search by email": f"/clients/?q={email}",
         "dashboard": "/",
+        "compare page (last week)": "/integration/compare/?window=week",
+        "metrics scrape": "/metrics",
         "staff client page": f"/clients/{cid}/",
         "api details (choreography)": f"/api/v1/clients/{cid}/",
     }

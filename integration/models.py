@@ -506,3 +506,30 @@ class ComponentSwitch(models.Model):
 
     def __str__(self) -> str:
         return f"{self.component}: {self.state}"
+
+
+# Upper bounds (seconds from start to finish) of the duration histogram kept in ProcessTally.
+# The database triggers hold a copy (migration 0010): change both together, with a migration.
+TALLY_DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
+UNFINISHED = -1  # ProcessTally.bucket of a process not finished
+
+
+class ProcessTally(models.Model):
+    """Kept counts of processes, so that the dashboard, the admin and `/metrics` do not count
+    every process at each look. Written only by database triggers on the process table (every
+    insert, change of kind, mode, status or times, and delete adds one row taking the old
+    figures away and one adding the new), so no write path can forget them; the scheduler folds
+    the rows into one per key (integration/core/tally.py). A figure is the sum over its key."""
+
+    id = models.BigAutoField(primary_key=True)
+    kind = models.CharField(max_length=30)
+    mode = models.CharField(max_length=20)
+    status = models.CharField(max_length=10)
+    # the index in TALLY_DURATION_BUCKETS of the smallest bound the duration fits under
+    # (len(...) past the last), or UNFINISHED
+    bucket = models.SmallIntegerField()
+    processes = models.BigIntegerField()
+    seconds = models.FloatField()  # the durations of the finished ones, summed
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.mode} {self.status} [{self.bucket}]: {self.processes:+d}"

@@ -2,9 +2,9 @@
 answers the same, whichever the scraper reaches, and nothing is counted in memory.
 
 Four queries a scrape, none of them per row of anything:
-1. processes per kind, mode and status (one GROUP BY);
-2. the duration histogram of finished processes (one GROUP BY kind, mode with a conditional
-   count per bucket: the buckets are cumulative, as Prometheus wants them);
+1. processes per kind, mode and status, and
+2. the duration histogram of finished processes: both from the counts the database keeps
+   (integration/core/tally.py), a few hundred rows whatever the number of processes;
 3. the open commands and deliveries per component, the dead deliveries and the oldest row not yet
    on the broker (one UNION of two GROUP BYs on the status-indexed outbox tables);
 4. the last reconcile's differences per replica.
@@ -16,7 +16,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from datetime import datetime
 
-from django.db.models import Count, Min, Q, Sum, Value
+from django.db.models import Count, Min, Q, Value
 from django.db.models.fields import IntegerField
 from django.utils import timezone
 from prometheus_client.core import (
@@ -27,13 +27,13 @@ from prometheus_client.core import (
 )
 
 from common.components import COMPONENTS
-from common.sql import SecondsBetween
+from integration.core import tally
 from integration.models import (
     DELIVERY_OPEN,
+    TALLY_DURATION_BUCKETS,
     Delivery,
     DeliveryStatus,
     IntegrationMode,
-    Process,
     ProcessKind,
     ProcessStatus,
     ReconcileRun,
@@ -43,12 +43,8 @@ from integration.models import (
 
 # Seconds from start to finish: a registration takes well under a second when all is well,
 # seconds with retries, minutes when a component is down; STUCK_AFTER is 300 s by default.
-DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
+DURATION_BUCKETS = TALLY_DURATION_BUCKETS
 STEP_OPEN = (StepStatus.PENDING, StepStatus.SENT, StepStatus.WAITING, StepStatus.HELD)
-
-
-def _bucket_name(index: int) -> str:
-    return f"le_{index}"
 
 
 class EnsembleCollector:
@@ -67,12 +63,7 @@ class EnsembleCollector:
             "Processes by kind, mode and status.",
             labels=["kind", "mode", "status"],
         )
-        counts = {
-            (row["kind"], row["mode"], row["status"]): row["n"]
-            for row in Process.objects.order_by()
-            .values("kind", "mode", "status")
-            .annotate(n=Count("id"))
-        }
+        counts = tally.process_counts()
         # Every combination, zeros included: a series that vanishes reads as "no data".
         keys = {
             (kind, mode, status)
@@ -90,31 +81,18 @@ class EnsembleCollector:
             "Seconds from start to finish of finished (completed, failed, closed) processes.",
             labels=["kind", "mode"],
         )
-        seconds = SecondsBetween("started_at", "finished_at")
-        buckets = {
-            _bucket_name(index): Count("id", filter=Q(seconds__lte=bound))
-            for index, bound in enumerate(DURATION_BUCKETS)
-        }
-        rows = (
-            Process.objects.filter(finished_at__isnull=False)
-            .order_by()
-            .annotate(seconds=seconds)
-            .values("kind", "mode")
-            .annotate(count=Count("id"), total=Sum("seconds"), **buckets)
-        )
-        found = {(row["kind"], row["mode"]): row for row in rows}
+        found = tally.durations()
         keys = {(k, m) for k in ProcessKind.values for m in IntegrationMode.values} | set(found)
         for kind, mode in sorted(keys):
-            row = found.get((kind, mode), {})
-            count = row.get("count", 0)
+            histogram = found.get((kind, mode), tally.Durations())
             cumulative = [
-                (_le(bound), row.get(_bucket_name(index), 0))
-                for index, bound in enumerate(DURATION_BUCKETS)
+                (_le(bound), under)
+                for bound, under in zip(DURATION_BUCKETS, histogram.under, strict=True)
             ]
             family.add_metric(
                 [kind, mode],
-                buckets=[*cumulative, ("+Inf", count)],
-                sum_value=float(row.get("total") or 0.0),
+                buckets=[*cumulative, ("+Inf", histogram.count)],
+                sum_value=histogram.seconds,
             )
         return family
 

@@ -16,12 +16,14 @@ from uuid import UUID
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.decorators import method_decorator
+from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
@@ -30,7 +32,7 @@ from common.emails import normalise_email
 from common.errors import ApplicationError
 from integration import actions, bus
 from integration.choreography import switches
-from integration.core import components, modes
+from integration.core import components, modes, tally
 from integration.models import (
     ApiToken,
     AuditEntry,
@@ -101,6 +103,26 @@ def process_link(process_id: UUID | None) -> str:
 # --- processes ------------------------------------------------------------------------------------
 
 
+class TalliedPaginator(Paginator):
+    """Counts the process list from the kept tallies when it is filtered by kind, mode and
+    status only (the list's filters): a COUNT(*) of every process otherwise."""
+
+    def __init__(self, *args: Any, tallied: dict[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.tallied = tallied
+
+    @cached_property
+    def count(self) -> int:
+        if self.tallied is None:
+            return super().count
+        return tally.process_total(**self.tallied)
+
+
+# The list's filters the tallies answer, and the parameters that only order or page the list.
+TALLIED_FILTERS = {"kind__exact": "kind", "mode__exact": "mode", "status__exact": "status"}
+LIST_ONLY = {"o", "p"}
+
+
 @admin.register(Process)
 class ProcessAdmin(ReadOnlyAdmin):
     list_display = (
@@ -135,6 +157,20 @@ class ProcessAdmin(ReadOnlyAdmin):
     change_form_template = "admin/integration/process/change_form.html"
     list_per_page = 50
     show_full_result_count = False
+
+    def get_paginator(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[Process],
+        per_page: int,
+        *args: Any,
+        **kwargs: Any,
+    ) -> Paginator:
+        asked = set(request.GET) - LIST_ONLY
+        tallied = None
+        if asked <= set(TALLIED_FILTERS):
+            tallied = {TALLIED_FILTERS[key]: request.GET[key] for key in asked}
+        return TalliedPaginator(queryset, per_page, *args, tallied=tallied, **kwargs)
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, obj: Process) -> str:

@@ -6,19 +6,20 @@ Every function here reads; writes go through the gateway, the engine, the bus an
 from __future__ import annotations
 
 import dataclasses
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from django.db.models import Count, QuerySet
+from django.db.models import QuerySet
 from django.http import Http404
 from django.utils.safestring import SafeString
 
 from common.errors import NotFound
 from integration import bus, gateway
 from integration.choreography import reconcile, switches
-from integration.core import components, modes
+from integration.core import components, modes, tally
 from integration.events import EVENT_TYPES
 from integration.models import (
     Delivery,
@@ -79,10 +80,9 @@ class DashboardFigures:
 
 def dashboard_figures() -> DashboardFigures:
     """Processes by status and mode, what needs a person, and the latest failures."""
-    counts = {
-        (row["status"], row["mode"]): row["n"]
-        for row in Process.objects.order_by().values("status", "mode").annotate(n=Count("id"))
-    }
+    counts: dict[tuple[str, str], int] = defaultdict(int)
+    for (_, mode, status), n in tally.process_counts().items():
+        counts[(status, mode)] += n
     mode_values = list(IntegrationMode.values)
     rows = []
     for status, label in ProcessStatus.choices:

@@ -7,7 +7,7 @@ from django.conf import settings
 
 from integration import bus
 from integration.choreography import reconcile
-from integration.core import monitoring
+from integration.core import monitoring, tally
 from integration.orchestrator import engine
 from integration.scheduler.runner import job
 
@@ -28,6 +28,12 @@ def sweep_deliveries() -> int:
 def mark_stuck() -> int:
     """Running processes with work pending and no trace entry for STUCK_AFTER become stuck."""
     return monitoring.mark_stuck_processes()
+
+
+@job("tally.fold", every=2)
+def fold_tally() -> None:
+    """Fold the process counts the database triggers keep into one row per key."""
+    tally.tally_fold()
 
 
 @job("reconcile.replicas", every=settings.RECONCILE_INTERVAL or 3600)

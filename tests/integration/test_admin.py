@@ -447,3 +447,34 @@ def test_each_page_is_reachable(operator: Browser, settings: Any) -> None:
     ):
         page(operator.get(url))
     assert operator.get(f"{ADMIN}/process/not-a-uuid/change/").status_code == 302
+
+
+# --- counting the process list -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("query", "shown", "tallied"),
+    [
+        ("", 3, True),
+        ("?status__exact=running&o=2", 3, True),
+        ("?mode__exact=choreography", 0, True),
+        ("?q=a@example.com", 1, False),  # a search is counted the usual way
+    ],
+)
+def test_the_process_list_is_counted_from_the_kept_tallies_when_only_filtered(
+    operator: Browser, query: str, shown: int, tallied: bool
+) -> None:
+    for name in ("a", "b", "c"):
+        register(f"{name}@example.com")
+
+    with CaptureQueriesContext(connection) as queries:
+        answer = operator.get(f"{ADMIN}/process/{query}")
+
+    assert answer.status_code == 200
+    assert answer.context["cl"].result_count == shown
+    counted_every_process = [
+        q["sql"]
+        for q in queries
+        if q["sql"].startswith('SELECT COUNT(*) AS "__count" FROM "integration_process"')
+    ]
+    assert (len(counted_every_process) == 0) is tallied

@@ -96,6 +96,7 @@ def test_the_integration_jobs_are_registered() -> None:
         ("orchestrator.sweep_steps", 0.5),
         ("bus.sweep_deliveries", 0.5),
         ("monitor.stuck_processes", 5),
+        ("tally.fold", 2),
         ("reconcile.replicas", 3600),
         ("webhooks.sweep", 1),
         ("idempotency.prune", 600),

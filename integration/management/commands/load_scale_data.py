@@ -31,6 +31,7 @@ from django.db import connection, models, transaction
 
 from correspondence.models import Recipient
 from crm.models import Client
+from integration.core import tally
 from integration.models import (
     Delivery,
     EventRecord,
@@ -705,9 +706,13 @@ class Command(BaseCommand):
             written += rows.count()
             if options["verbosity"] > 1:
                 self.stdout.write(f"  clients {batch_start + BATCH_CLIENTS:>8} rows {written:>9}")
+        tally.tally_fold()  # one row per key, as the scheduler keeps them
         if connection.vendor == "postgresql":
+            # As autovacuum leaves a table in service: statistics, and a visibility map that
+            # lets index-only scans skip the rows
+            # (VACUUM cannot run inside a transaction: a caller's keeps the statistics only)
             with connection.cursor() as cursor:
-                cursor.execute("ANALYZE")
+                cursor.execute("ANALYZE" if connection.in_atomic_block else "VACUUM (ANALYZE)")
         seconds = time.perf_counter() - started
         self.stdout.write(
             f"loaded clients {loaded}→{clients}, processes {shape.first_process(loaded)}→"
