@@ -9,8 +9,13 @@ Channels, behind the session authentication and the allowed-hosts check.
 import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+WEB_THREADS = int(os.environ.get("WEB_THREADS", "16"))
+# A PostgreSQL connection ready for every request thread (a worker or a command keeps one):
+# twenty requests at once on a busy machine otherwise waited on the pool opening connections one
+# at a time, past its 0.5 s, and one was answered 503.
+os.environ.setdefault("DATABASE_POOL_MIN_SIZE", str(WEB_THREADS))
 
-from django.core.asgi import get_asgi_application
+from django.core.asgi import get_asgi_application  # noqa: E402
 
 django_asgi = get_asgi_application()  # sets Django up before anything imports models
 
@@ -22,8 +27,6 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from config.headers import CanonicalHeaders  # noqa: E402
 from config.routing import websocket_urlpatterns  # noqa: E402
 from config.wsgi import application as wsgi_application  # noqa: E402
-
-WEB_THREADS = int(os.environ.get("WEB_THREADS", "16"))
 
 application = ProtocolTypeRouter(
     {

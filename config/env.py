@@ -130,13 +130,21 @@ def _database(env: Mapping[str, str], var_dir: Path) -> dict[str, Any]:
     else:
         if not config.get("NAME"):
             raise ConfigError("DATABASE_URL", "names no database")
+        pool_min = _number(env, "DATABASE_POOL_MIN_SIZE", 1, integer=True)
         config["CONN_MAX_AGE"] = 0
         config["CONN_HEALTH_CHECKS"] = False
         config["OPTIONS"] = {
             # A request waits at most POOL_TIMEOUT for a connection, so that an unreachable
             # database is a 503 within the shop API's 2 s; libpq will not wait less than 2 s
             # for a connection attempt (the pool makes those in the background).
-            "pool": {"min_size": 1, "max_size": 16, "timeout": POOL_TIMEOUT},
+            # Connections kept open: the web server keeps one per request thread (config/asgi.py),
+            # so that a burst never waits on the pool opening them one at a time, and four more
+            # for its background threads.
+            "pool": {
+                "min_size": pool_min,
+                "max_size": max(16, pool_min + 4),
+                "timeout": POOL_TIMEOUT,
+            },
             "connect_timeout": CONNECT_TIMEOUT,
             "options": _session_timeouts(env),
         }
