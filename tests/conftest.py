@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 from django.conf import settings
+from django.core.management.base import CommandError
+from django.core.management.commands import flush
 
 from common.recent import forget_all
 from config.celery import app as celery_app
@@ -21,6 +23,32 @@ def fresh_memos() -> Iterator[None]:
     forget_all()
     yield
     forget_all()
+
+
+FLUSH_ATTEMPTS = 5
+
+
+@pytest.fixture(autouse=True, scope="session")
+def flush_outlives_a_deadlock() -> Iterator[None]:
+    """Emptying the database between tests (one TRUNCATE of every table, in an order Django
+    does not fix) can deadlock with a worker of a live stack still finishing a task that writes
+    two of those tables. PostgreSQL then aborts one of them: when it is the flush, it is run
+    again (the worker's transaction has ended by then); a worker's task is retried as any is."""
+    original = flush.Command.handle
+
+    def handle(self: flush.Command, **options: Any) -> None:
+        for attempt in range(1, FLUSH_ATTEMPTS + 1):
+            try:
+                return original(self, **options)
+            except CommandError as error:
+                if attempt == FLUSH_ATTEMPTS or "deadlock" not in str(error.__cause__):
+                    raise
+
+    flush.Command.handle = handle  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        flush.Command.handle = original  # type: ignore[method-assign]
 
 
 @pytest.fixture
