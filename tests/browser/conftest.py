@@ -32,9 +32,10 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 PASSWORD = "a-long-browser-password"
-# Short step timeouts, so that a component that is down fails a process within seconds; enough
-# attempts (0.5 + 1 + 2 + 4 s) that a component frozen for a moment never does.
-FAST_RETRIES = {"ORCHESTRATOR_STEP_TIMEOUT": "0.5", "ORCHESTRATOR_MAX_ATTEMPTS": "4"}
+# Short step timeouts, so that a component that is down fails a process within half a minute;
+# enough attempts (0.5 + 1 + 2 + 4 + 8 + 16 s) that a component frozen for a moment, or a worker
+# still starting, on a machine busy with other suites never does (four attempts, 7.5 s, did).
+FAST_RETRIES = {"ORCHESTRATOR_STEP_TIMEOUT": "0.5", "ORCHESTRATOR_MAX_ATTEMPTS": "6"}
 OTHER_COMPONENTS = "sales,marketing,correspondence,integration"
 TAKEN: list[Path] = []
 CONTENT_HEIGHT = """Math.max(

@@ -126,7 +126,7 @@ def test_a_marketer_registers_a_client_and_watches_the_process_complete_live(
         stack.crm_thaw()
 
     # Then the status changes in place, without a reload
-    page.wait_for_selector('[data-status="completed"]', timeout=30_000)
+    page.wait_for_selector('[data-status="completed"]', timeout=60_000)
     assert page.evaluate("window.marker") == "the same page"
     assert page.evaluate("performance.getEntriesByType('navigation').length") == 1
     assert page.locator("[data-status]").count() == 1
@@ -194,7 +194,7 @@ def test_operations_retry_a_failed_step_from_the_admin(
         **{"email": "alan@example.com", "first_name": "Alan", "last_name": "Turing"},
         initiator=gateway.SYSTEM,
     )
-    flows.wait_for_status(process.id, {"failed"}, timeout=30)
+    flows.wait_for_status(process.id, {"failed"}, timeout=60)
     # The live dashboard shows it, without a reload
     dashboard.locator(".tile-bad").filter(has_text="1 failed step").wait_for(timeout=15_000)
     assert dashboard.evaluate("window.marker") == "the same page"
@@ -210,6 +210,6 @@ def test_operations_retry_a_failed_step_from_the_admin(
 
     # Then the process completes, and its page says so
     page.get_by_role("link", name="Follow this process live on its page").click()
-    page.wait_for_selector('[data-status="completed"]', timeout=30_000)
+    page.wait_for_selector('[data-status="completed"]', timeout=60_000)
     screenshot(page, "process-retried")
     assert Process.objects.get(pk=process.id).status == "completed"
