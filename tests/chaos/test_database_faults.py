@@ -74,6 +74,7 @@ def test_database_cut_during_requests_answers_503_in_time_and_the_shops_retries_
         database_proxy.cut()
         cut_at = time.monotonic()
         read_while_cut = stack.shop.process(first)
+        # the outage lasts OUTAGE seconds on purpose: a fault's length, not a wait for a result
         time.sleep(max(0.0, cut_at + OUTAGE - time.monotonic()))
         restored_at = time.monotonic()
         database_proxy.restore()
@@ -137,7 +138,7 @@ def test_database_cut_during_a_step_heals_and_the_process_completes_once(
 
     # When the database is cut mid-step, and restored after a while
     database_proxy.cut()
-    time.sleep(OUTAGE)
+    time.sleep(OUTAGE)  # the fault's length, on purpose: nothing is awaited here
     database_proxy.restore()
     smtp.normal()
 
