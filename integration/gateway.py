@@ -20,10 +20,10 @@ from typing import Any
 from uuid import UUID
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 
-from common import correlation
+from common import correlation, plain_sql
 from common.emails import normalise_email
 from common.errors import Conflict, NotFound, ValidationFailed
 from crm import selectors as crm_selectors
@@ -158,11 +158,21 @@ def _registry_insert(*, client_id: UUID, email: str, process: Process | None) ->
         return cursor.fetchone() is not None
 
 
+# Asked by every details request: in plain SQL (common/plain_sql.py says why).
+_KNOWN_SQL = (
+    f"SELECT 1 FROM {RegisteredEmail._meta.db_table} WHERE client_id = %s AND NOT EXISTS"
+    f" (SELECT 1 FROM {ErasedClientId._meta.db_table} WHERE client_id = %s) LIMIT 1"
+)
+
+
 def client_known(client_id: UUID) -> bool:
     """A client this gateway handed out an id to, and not erased (nor being erased): one
     query."""
-    erased = ErasedClientId.objects.filter(client_id=OuterRef("client_id"))
-    return RegisteredEmail.objects.filter(client_id=client_id).filter(~Exists(erased)).exists()
+    params = [
+        plain_sql.bound(RegisteredEmail, "client_id", client_id),
+        plain_sql.bound(ErasedClientId, "client_id", client_id),
+    ]
+    return plain_sql.fetch_one(_KNOWN_SQL, params) is not None
 
 
 def _require_known(client_id: UUID) -> None:

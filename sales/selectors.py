@@ -7,9 +7,9 @@ from datetime import datetime
 from decimal import Decimal
 from uuid import UUID
 
-from django.db.models import CharField, F, QuerySet, Value
-from django.db.models.functions import Cast
+from django.db.models import QuerySet
 
+from common import plain_sql
 from sales.models import CommunicationReplica, CustomerAccount, CustomerReplica, Purchase
 
 
@@ -25,8 +25,55 @@ def purchase_get_by_ref(*, client_id: UUID, order_ref: str) -> Purchase | None:
     return Purchase.objects.filter(client_id=client_id, order_ref=order_ref.strip()).first()
 
 
-def customer_replica_get(*, client_id: UUID) -> CustomerReplica | None:
-    return CustomerReplica.objects.filter(client_id=client_id).first()
+@dataclass(frozen=True)
+class ReplicaProfile:
+    """Sales' copy of a client's profile, as the details answer reads it."""
+
+    email: str
+    first_name: str
+    last_name: str
+    phone: str
+    company: str
+    marketing_consent: bool
+    registered_at: datetime
+    client_version: int
+    as_of: datetime
+
+
+# The details of every choreographed request read these two in plain SQL (common/plain_sql.py
+# says why); the columns are the models'.
+_PROFILE_SQL = (
+    "SELECT email, first_name, last_name, phone, company, marketing_consent, registered_at,"
+    f" client_version, as_of FROM {CustomerReplica._meta.db_table} WHERE client_id = %s"
+)
+_HISTORY_SQL = (
+    "SELECT 'communication', CAST(id AS TEXT), channel, subject, occurred_at, occurred_at"
+    f" FROM {CommunicationReplica._meta.db_table} WHERE client_id = %s"
+    " UNION ALL"
+    " SELECT 'purchase', order_ref, CAST(total AS TEXT), currency, purchased_at, recorded_at"
+    f" FROM {Purchase._meta.db_table} WHERE client_id = %s"
+    " ORDER BY 5 DESC, 6 DESC"
+)
+
+
+def customer_replica_get(*, client_id: UUID) -> ReplicaProfile | None:
+    row = plain_sql.fetch_one(
+        _PROFILE_SQL, [plain_sql.bound(CustomerReplica, "client_id", client_id)]
+    )
+    if row is None:
+        return None
+    email, first, last, phone, company, consent, registered_at, version, as_of = row
+    return ReplicaProfile(
+        email=email,
+        first_name=first,
+        last_name=last,
+        phone=phone,
+        company=company,
+        marketing_consent=bool(consent),
+        registered_at=plain_sql.moment(registered_at),
+        client_version=int(version),
+        as_of=plain_sql.moment(as_of),
+    )
 
 
 def communication_replica_list(*, client_id: UUID) -> QuerySet[CommunicationReplica]:
@@ -52,42 +99,21 @@ class PurchaseRow:
 def customer_history(*, client_id: UUID) -> tuple[list[CommunicationCopy], list[PurchaseRow]]:
     """A client's replicated communications and its purchases, newest first, in one query (a
     UNION ALL of the two, in the columns they share as text)."""
-    columns = ("row_kind", "row_ref", "row_a", "row_b", "row_at", "row_tie")
-    communications = (
-        CommunicationReplica.objects.filter(client_id=client_id)
-        .annotate(
-            row_kind=Value("communication", output_field=CharField()),
-            row_ref=Cast("id", CharField()),
-            row_a=F("channel"),
-            row_b=F("subject"),
-            row_at=F("occurred_at"),
-            row_tie=F("occurred_at"),
-        )
-        .order_by()  # the union is ordered as a whole
-        .values_list(*columns)
+    rows = plain_sql.fetch_all(
+        _HISTORY_SQL,
+        [
+            plain_sql.bound(CommunicationReplica, "client_id", client_id),
+            plain_sql.bound(Purchase, "client_id", client_id),
+        ],
     )
-    purchases = (
-        Purchase.objects.filter(client_id=client_id)
-        .annotate(
-            row_kind=Value("purchase", output_field=CharField()),
-            row_ref=F("order_ref"),
-            row_a=Cast("total", CharField()),
-            row_b=F("currency"),
-            row_at=F("purchased_at"),
-            row_tie=F("recorded_at"),
-        )
-        .order_by()
-        .values_list(*columns)
-    )
-    rows = list(communications.union(purchases, all=True).order_by("-row_at", "-row_tie"))
     return (
         [
-            CommunicationCopy(UUID(ref), channel, subject, at)
+            CommunicationCopy(plain_sql.uuid_of(ref), channel, subject, plain_sql.moment(at))
             for kind, ref, channel, subject, at, _ in rows
             if kind == "communication"
         ],
         [
-            PurchaseRow(ref, Decimal(total), currency, at)
+            PurchaseRow(ref, Decimal(total), currency, plain_sql.moment(at))
             for kind, ref, total, currency, at, _ in rows
             if kind == "purchase"
         ],

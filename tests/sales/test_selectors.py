@@ -2,11 +2,26 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 
-from sales.selectors import account_get, purchase_get_by_ref, purchase_list
-from tests.sales.factories import CustomerAccountFactory, PurchaseFactory
+from sales.selectors import (
+    CommunicationCopy,
+    PurchaseRow,
+    ReplicaProfile,
+    account_get,
+    customer_history,
+    customer_replica_get,
+    purchase_get_by_ref,
+    purchase_list,
+)
+from tests.sales.factories import (
+    CommunicationReplicaFactory,
+    CustomerAccountFactory,
+    CustomerReplicaFactory,
+    PurchaseFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -43,3 +58,66 @@ def test_purchase_get_by_ref_finds_the_clients_order() -> None:
     assert purchase_get_by_ref(client_id=purchase.client_id, order_ref=" ORD-1 ") == purchase
     assert purchase_get_by_ref(client_id=purchase.client_id, order_ref="ORD-2") is None
     assert purchase_get_by_ref(client_id=uuid.uuid4(), order_ref="ORD-1") is None
+
+
+def test_customer_replica_get_reads_the_copy_as_the_model_holds_it() -> None:
+    # given a replica with every field set
+    replica = CustomerReplicaFactory.create(
+        email="ada@example.com",
+        phone="+44 20 7946 0000",
+        company="Analytical Engines",
+        marketing_consent=True,
+        registered_at=NOON,
+        client_version=7,
+        as_of=NOON + timedelta(microseconds=250),
+    )
+
+    # then it is read back exactly, times aware, and another id reads nothing
+    assert customer_replica_get(client_id=replica.client_id) == ReplicaProfile(
+        email="ada@example.com",
+        first_name="Ada",
+        last_name="Lovelace",
+        phone="+44 20 7946 0000",
+        company="Analytical Engines",
+        marketing_consent=True,
+        registered_at=NOON,
+        client_version=7,
+        as_of=NOON + timedelta(microseconds=250),
+    )
+    assert customer_replica_get(client_id=uuid.uuid4()) is None
+
+
+def test_customer_history_is_the_clients_copies_and_purchases_newest_first() -> None:
+    # given a client's two communications and two purchases, interleaved in time, and another
+    # client's of each
+    client_id = uuid.uuid4()
+    first = CommunicationReplicaFactory.create(client_id=client_id, occurred_at=NOON)
+    last = CommunicationReplicaFactory.create(
+        client_id=client_id, occurred_at=NOON + timedelta(hours=3)
+    )
+    PurchaseFactory.create(
+        client_id=client_id, order_ref="A", total=Decimal("10.50"), purchased_at=NOON
+    )
+    PurchaseFactory.create(
+        client_id=client_id,
+        order_ref="B",
+        total=Decimal("1234567890.05"),
+        currency="GBP",
+        purchased_at=NOON + timedelta(hours=2, microseconds=5),
+    )
+    CommunicationReplicaFactory.create(occurred_at=NOON)
+    PurchaseFactory.create(purchased_at=NOON)
+
+    # then each list holds only the client's rows, newest first, values exact
+    communications, purchases = customer_history(client_id=client_id)
+    assert communications == [
+        CommunicationCopy(last.id, "email", last.subject, NOON + timedelta(hours=3)),
+        CommunicationCopy(first.id, "email", first.subject, NOON),
+    ]
+    assert purchases == [
+        PurchaseRow(
+            "B", Decimal("1234567890.05"), "GBP", NOON + timedelta(hours=2, microseconds=5)
+        ),
+        PurchaseRow("A", Decimal("10.50"), "EUR", NOON),
+    ]
+    assert customer_history(client_id=uuid.uuid4()) == ([], [])
