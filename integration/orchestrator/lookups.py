@@ -88,20 +88,27 @@ def _collect(pending: dict[str, Any], deadline: float) -> dict[str, Any]:
     checks its timeout only between one-second waits: too coarse for this deadline.)"""
     answers: dict[str, Any] = {}
     waiting = dict(pending)
-    while waiting:
-        for component, result in list(waiting.items()):
-            if result.ready():
-                del waiting[component]
-                if result.successful():
-                    answers[component] = result.result
-                else:
-                    logger.warning("lookup to %s failed: %s", component, result.result)
-        remaining = deadline - time.monotonic()
-        if not waiting or remaining <= 0:
-            break
-        _wait_for_results(min(POLL_SECONDS, remaining))
+    try:
+        while waiting:
+            for component, result in list(waiting.items()):
+                if result.ready():
+                    del waiting[component]
+                    if result.successful():
+                        answers[component] = result.result
+                    else:
+                        logger.warning("lookup to %s failed: %s", component, result.result)
+            remaining = deadline - time.monotonic()
+            if not waiting or remaining <= 0:
+                break
+            _wait_for_results(min(POLL_SECONDS, remaining))
+    except Exception as error:  # noqa: BLE001 - whichever backend: the rest did not answer
+        # The result backend failed or timed out (each call bounded by its socket timeout):
+        # the components that have not answered yet are unavailable, and their stored
+        # answers are left to expire rather than waited on again.
+        logger.warning("lookup answers unreadable: %s", error)
+        return answers
     for result in pending.values():
-        with contextlib.suppress(OSError):  # the file backend: no answer, nothing to forget
+        with contextlib.suppress(Exception):  # no answer (files) or a backend gone meanwhile
             result.forget()  # its pending state, its subscription and its stored answer
     return answers
 
