@@ -14,6 +14,7 @@ lookup answer buffered for an asker that has already left.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import threading
 import time
@@ -36,6 +37,7 @@ logger = logging.getLogger(__name__)
 LOOKUP_TASK = "integration.lookup"
 RESULT_KEY_PREFIX = "celery-task-meta-"
 POLL_SECONDS = 0.005
+RECHECK_POLLS = 20  # a pushed answer is also looked for in the store every ~0.1 s
 TASK_ID_PREFIX = "lookup-"
 
 # The lookups this process is waiting for, across its threads: their answers are not strays.
@@ -88,10 +90,16 @@ def _collect(pending: dict[str, Any], deadline: float) -> dict[str, Any]:
     checks its timeout only between one-second waits: too coarse for this deadline.)"""
     answers: dict[str, Any] = {}
     waiting = dict(pending)
+    pushed = _pushes_answers()
     try:
-        while waiting:
+        if pushed:  # its answers now settle the results themselves (forget() undoes this)
+            for result in pending.values():
+                app.backend.add_pending_result(result, start_drainer=False)
+        for poll in itertools.count():
+            if not waiting:
+                break
             for component, result in list(waiting.items()):
-                if result.ready():
+                if _answered(result, poll, pushed):
                     del waiting[component]
                     if result.successful():
                         answers[component] = result.result
@@ -111,6 +119,20 @@ def _collect(pending: dict[str, Any], deadline: float) -> dict[str, Any]:
         with contextlib.suppress(Exception):  # no answer (files) or a backend gone meanwhile
             result.forget()  # its pending state, its subscription and its stored answer
     return answers
+
+
+def _answered(result: Any, poll: int, pushed: bool) -> bool:
+    """Whether a lookup's answer is in. A backend that pushes answers (Redis pub/sub, RabbitMQ's
+    reply queue) fulfils the result's promise as one arrives, while asking its store costs a round
+    trip per pending answer: the store is asked on the first poll (an answer stored before the
+    subscription) and then every RECHECK_POLLS polls only, in case a push was lost."""
+    if pushed and poll % RECHECK_POLLS and not result.on_ready.ready:
+        return False
+    return bool(result.ready())
+
+
+def _pushes_answers() -> bool:
+    return getattr(app.backend, "result_consumer", None) is not None
 
 
 def _clean_up(task_ids: list[str]) -> None:
@@ -158,7 +180,7 @@ def _wait_for_results(seconds: float) -> None:
     """Let answers in: a backend that pushes them (Redis pub/sub, RabbitMQ's reply queue) is
     drained for at most `seconds`; one that is polled (files) is simply waited on."""
     consumer = getattr(app.backend, "result_consumer", None)
-    if consumer is None:
+    if consumer is None:  # _pushes_answers() is false
         time.sleep(seconds)
         return
     with contextlib.suppress(TimeoutError):  # nothing arrived in time (RabbitMQ)
