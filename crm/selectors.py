@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db.models import Q, QuerySet
 
+from common import plain_sql
 from common.emails import normalise_email
 from common.errors import NotFound
 from crm.models import Client, Communication, ErasedClient
@@ -24,6 +25,16 @@ def client_get(*, client_id: UUID) -> Client:
 
 def client_get_by_email(*, email: str) -> Client | None:
     return Client.objects.filter(email=normalise_email(email)).first()
+
+
+# Asked by every registration: in plain SQL (common/plain_sql.py says why).
+_ID_BY_EMAIL_SQL = f"SELECT id FROM {Client._meta.db_table} WHERE email = %s"
+
+
+def client_id_by_email(*, email: str) -> UUID | None:
+    """The id of the client holding this address (by its unique index), or None."""
+    row = plain_sql.fetch_one(_ID_BY_EMAIL_SQL, [normalise_email(email)])
+    return plain_sql.uuid_of(row[0]) if row is not None else None
 
 
 def client_search(*, query: str) -> QuerySet[Client]:

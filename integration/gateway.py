@@ -120,8 +120,7 @@ def _owner_of(email: str) -> UUID | None:
     registered = RegisteredEmail.objects.filter(email=email).values_list("client_id", flat=True)
     if registered:
         return registered[0]
-    client = crm_selectors.client_get_by_email(email=email)
-    return client.id if client is not None else None
+    return crm_selectors.client_id_by_email(email=email)
 
 
 def _email_taken(email: str, client_id: UUID) -> Conflict:
@@ -197,9 +196,9 @@ def client_register(
     email = normalise_email(email)
     # crm may hold the email under another client until an email change reaches it; the
     # registry itself is claimed below, where its unique index decides.
-    held = crm_selectors.client_get_by_email(email=email)
+    held = crm_selectors.client_id_by_email(email=email)
     if held is not None:
-        raise _email_taken(email, held.id)
+        raise _email_taken(email, held)
     profile = {
         "email": email,
         "first_name": first_name,

@@ -9,6 +9,7 @@ from common.errors import NotFound
 from crm.selectors import (
     client_get,
     client_get_by_email,
+    client_id_by_email,
     client_is_erased,
     client_search,
     communication_list,
@@ -45,6 +46,14 @@ def test_client_get_by_email_normalises_the_address() -> None:
     assert client_get_by_email(email=" Ada@EXAMPLE.com ") == client
     assert client_get_by_email(email="grace@example.com") is None
     assert client_get_by_email(email="ada@example.com") is None
+
+
+def test_client_id_by_email_is_the_holders_id_by_the_normalised_address() -> None:
+    client = ClientFactory.create(email="Ada@example.com")
+
+    assert client_id_by_email(email=" Ada@EXAMPLE.com ") == client.id
+    assert client_id_by_email(email="grace@example.com") is None
+    assert client_id_by_email(email="ada@example.com") is None
 
 
 def test_client_search_matches_any_field_case_insensitively() -> None:
