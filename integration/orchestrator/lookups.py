@@ -93,8 +93,9 @@ def _collect(pending: dict[str, Any], deadline: float) -> dict[str, Any]:
     pushed = _pushes_answers()
     try:
         if pushed:  # its answers now settle the results themselves (forget() undoes this)
+            backend: Any = app.backend  # an AsyncBackendMixin: it has a result consumer
             for result in pending.values():
-                app.backend.add_pending_result(result, start_drainer=False)
+                backend.add_pending_result(result, start_drainer=False)
         for poll in itertools.count():
             if not waiting:
                 break
