@@ -51,3 +51,32 @@ def moment(value: datetime | str) -> datetime:
 
 def uuid_of(value: UUID | str) -> UUID:
     return value if isinstance(value, UUID) else UUID(value)
+
+
+def insert_unless_taken(instance: models.Model) -> bool:
+    """Insert a new model instance unless a unique index already holds its key: one
+    `INSERT … ON CONFLICT DO NOTHING`, and whether the row went in.
+
+    Where a unique insert decides (a replayed message, a second copy of a step), this replaces
+    `get_or_create` and `save()` inside `try/except IntegrityError`: those need a savepoint (two
+    more statements, each a round trip) so that the caller's transaction survives the refusal;
+    this statement cannot fail on a conflict. Generated columns are left to the database, and no
+    model signal is sent.
+    """
+    meta = instance._meta
+    fields = [field for field in meta.concrete_fields if not field.generated]
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(field.column) for field in fields)
+    placeholders = ", ".join(["%s"] * len(fields))
+    values = [
+        field.get_db_prep_save(field.pre_save(instance, add=True), connection) for field in fields
+    ]
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({placeholders})"
+        " ON CONFLICT DO NOTHING RETURNING 1"
+    )
+    inserted = fetch_one(sql, values) is not None
+    if inserted:
+        instance._state.adding = False
+        instance._state.db = connection.alias
+    return inserted

@@ -15,6 +15,7 @@ from django.core.mail import EmailMessage
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from common import plain_sql
 from common.emails import normalise_email
 from common.errors import NotFound, ValidationFailed
 from common.validation import full_clean_or_raise
@@ -81,12 +82,12 @@ def message_queue(
         "subject": subject,
         "body": body,
     }
-    full_clean_or_raise(Message(template_key=template_key, reference=reference, **fields))
-    with transaction.atomic():
-        message, created = Message.objects.get_or_create(
-            template_key=template_key, reference=reference, defaults=fields
-        )
-        if created and bus.client_erased(client_id=client_id):
+    message = Message(template_key=template_key, reference=reference, **fields)
+    full_clean_or_raise(message)
+    with transaction.atomic(savepoint=False):  # nothing in it is caught: no savepoint needed
+        if not plain_sql.insert_unless_taken(message):  # the (template, reference) index decided
+            return Message.objects.get(template_key=template_key, reference=reference)
+        if bus.client_erased(client_id=client_id):
             _cancel(message)
     return message
 

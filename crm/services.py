@@ -11,6 +11,7 @@ from uuid import UUID
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from common import plain_sql
 from common.emails import normalise_email
 from common.errors import Conflict, NotFound, ValidationFailed
 from common.money import normalise_currency, positive_amount
@@ -56,16 +57,13 @@ def client_create(
         updated_at=registered_at,
     )
     full_clean_or_raise(client)
-    with transaction.atomic():
-        if ErasedClient.objects.filter(client_id=client.id).exists():
-            raise Conflict("This client was erased.", extra={"client_id": str(client.id)})
-        try:
-            # Insert first and let the database's unique indexes decide: no check-then-act.
-            with transaction.atomic():
-                client.save(force_insert=True)
-        except IntegrityError:
-            return _existing_registration(client)
-    return client
+    if ErasedClient.objects.filter(client_id=client.id).exists():
+        raise Conflict("This client was erased.", extra={"client_id": str(client.id)})
+    # Insert first and let the database's unique indexes decide: no check-then-act, and no
+    # savepoint (the insert cannot fail on a conflict).
+    if plain_sql.insert_unless_taken(client):
+        return client
+    return _existing_registration(client)
 
 
 def _existing_registration(new: Client) -> Client:
@@ -162,14 +160,12 @@ def communication_record(
     full_clean_or_raise(draft, exclude=["client"])  # the client is checked under its lock below
     with transaction.atomic():
         client = _locked_client(client_id)
-        if reference:
-            communication, created = Communication.objects.get_or_create(
-                client=client, reference=reference, defaults=fields
-            )
-            if not created:
-                return communication
-        else:
-            communication = Communication.objects.create(client=client, **fields)
+        communication = Communication(client=client, reference=reference, **fields)
+        if reference and not plain_sql.insert_unless_taken(communication):
+            # Recorded before: the (client, reference) index decided.
+            return Communication.objects.get(client=client, reference=reference)
+        if not reference:
+            communication.save(force_insert=True)
         _bump_version(client)
         client.save(update_fields=["version", "updated_at"])
     return communication

@@ -10,16 +10,19 @@ from uuid import UUID
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from common import plain_sql
 from common.money import normalise_currency, positive_amount
 from common.validation import full_clean_or_raise
 from sales.models import CommunicationReplica, CustomerAccount, CustomerReplica, Purchase
 
 
 def account_open(*, client_id: UUID) -> CustomerAccount:
-    """Open the client's account; opening it again returns the one that exists, as it is."""
-    with transaction.atomic():
-        account, _ = CustomerAccount.objects.get_or_create(client_id=client_id)
-    return account
+    """Open the client's account; opening it again returns the one that exists, as it is. The
+    unique index on the client decides (one statement, no savepoint)."""
+    account = CustomerAccount(client_id=client_id)
+    if plain_sql.insert_unless_taken(account):
+        return account
+    return CustomerAccount.objects.get(client_id=client_id)
 
 
 def purchase_record(
@@ -38,11 +41,11 @@ def purchase_record(
         "currency": normalise_currency(currency),
         "purchased_at": purchased_at or timezone.now(),
     }
-    full_clean_or_raise(Purchase(client_id=client_id, order_ref=order_ref, **fields))
-    with transaction.atomic():
-        return Purchase.objects.get_or_create(
-            client_id=client_id, order_ref=order_ref, defaults=fields
-        )
+    purchase = Purchase(client_id=client_id, order_ref=order_ref, **fields)
+    full_clean_or_raise(purchase)
+    if plain_sql.insert_unless_taken(purchase):  # the (client, order_ref) index decides
+        return purchase, True
+    return Purchase.objects.get(client_id=client_id, order_ref=order_ref), False
 
 
 def client_sales_erase(*, client_id: UUID) -> None:

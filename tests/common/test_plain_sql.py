@@ -45,3 +45,58 @@ def test_a_value_is_bound_as_its_field_stores_it() -> None:
     value = uuid.uuid4()
     expected = value if connection.vendor == "postgresql" else value.hex
     assert plain_sql.bound(CustomerReplica, "client_id", value) == expected
+
+
+@pytest.mark.django_db
+def test_an_instance_goes_in_once_and_a_taken_key_leaves_the_transaction_usable() -> None:
+    from decimal import Decimal
+
+    from django.db import transaction
+
+    from sales.models import Purchase
+
+    client_id = uuid.uuid4()
+    first = Purchase(
+        client_id=client_id,
+        order_ref="A-1",
+        total=Decimal("12.50"),
+        currency="EUR",
+        purchased_at=NOON,
+    )
+    again = Purchase(
+        client_id=client_id,
+        order_ref="A-1",
+        total=Decimal("99.00"),
+        currency="GBP",
+        purchased_at=NOON,
+    )
+
+    with transaction.atomic():
+        assert plain_sql.insert_unless_taken(first) is True
+        assert plain_sql.insert_unless_taken(again) is False
+        # no savepoint was needed: the transaction goes on after the refusal
+        stored = Purchase.objects.get(client_id=client_id, order_ref="A-1")
+
+    assert (stored.id, stored.total, stored.currency) == (first.id, Decimal("12.50"), "EUR")
+    assert Purchase.objects.filter(client_id=client_id).count() == 1
+    assert (first._state.adding, again._state.adding) == (False, True)
+
+
+@pytest.mark.django_db
+def test_a_generated_column_is_left_to_the_database() -> None:
+    from django.utils import timezone
+
+    from crm.models import Client
+
+    client = Client(
+        id=uuid.uuid4(),
+        email="ada@example.com",
+        first_name="Ada",
+        last_name="Lovelace",
+        company="Engines",
+        registered_at=timezone.now(),
+        updated_at=timezone.now(),
+    )
+
+    assert plain_sql.insert_unless_taken(client) is True
+    assert Client.objects.get(id=client.id).search_text == "Ada Lovelace ada@example.com Engines"

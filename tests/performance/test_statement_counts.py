@@ -23,8 +23,8 @@ ADA = {"email": "ada@example.com", "first_name": "Ada", "last_name": "Lovelace"}
 # statements per unit of work (see the module's docstring)
 ACCEPT = {"orchestration": 8, "choreography": 11}
 DETAILS = {"orchestration": 1, "choreography": 3}
-STEP_OPEN_ACCOUNT = 16
-DELIVERY_CREATE_CLIENT = 21
+STEP_OPEN_ACCOUNT = 11
+DELIVERY_CREATE_CLIENT = 17
 
 
 @pytest.fixture(autouse=True)
