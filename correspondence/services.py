@@ -12,7 +12,7 @@ from uuid import UUID
 from django import template as django_template
 from django.conf import settings
 from django.core.mail import EmailMessage
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from common import plain_sql
@@ -226,17 +226,12 @@ def recipient_apply(*, client_id: UUID, client_version: int, email: str, first_n
         "client_version": client_version,
         "as_of": timezone.now(),
     }
-    with transaction.atomic():
-        if Recipient.objects.filter(client_id=client_id, client_version__lt=client_version).update(
-            **fields
-        ):
-            return True
-        try:
-            with transaction.atomic():
-                Recipient.objects.create(client_id=client_id, **fields)
-        except IntegrityError:
-            return False
-    return True
+    if Recipient.objects.filter(client_id=client_id, client_version__lt=client_version).update(
+        **fields
+    ):
+        return True
+    # Not held yet, or held at this version or a newer one: the unique client id decides.
+    return plain_sql.insert_unless_taken(Recipient(client_id=client_id, **fields))
 
 
 def recipient_erase(*, client_id: UUID) -> None:

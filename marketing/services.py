@@ -8,6 +8,7 @@ from uuid import UUID
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from common import plain_sql
 from common.emails import normalise_email
 from common.errors import Conflict, NotFound, ValidationFailed
 from common.validation import full_clean_or_raise
@@ -137,13 +138,9 @@ def audience_apply(
             .filter(audience=audience, client_id=client_id)
             .first()
         )
-        if member is None:
-            try:
-                with transaction.atomic():
-                    AudienceMember.objects.create(audience=audience, client_id=client_id, **fields)
-            except IntegrityError:
-                return False
-            return True
+        if member is None:  # a concurrent first copy may win: the unique member decides
+            member = AudienceMember(audience=audience, client_id=client_id, **fields)
+            return plain_sql.insert_unless_taken(member)
         if member.client_version >= client_version:
             return False
         if (consent and member.consent) or (not consent and not member.consent):

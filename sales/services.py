@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import TypedDict
 from uuid import UUID
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from common import plain_sql
@@ -78,18 +78,13 @@ def customer_replica_apply(
 ) -> bool:
     """Bring the replica to this version of the client; False when it holds this one or newer."""
     fields = {**profile, "client_version": client_version, "as_of": as_of or timezone.now()}
-    with transaction.atomic():
-        newer = CustomerReplica.objects.filter(
-            client_id=client_id, client_version__lt=client_version
-        ).update(**fields)
-        if newer:
-            return True
-        try:
-            with transaction.atomic():
-                CustomerReplica.objects.create(client_id=client_id, **fields)
-        except IntegrityError:
-            return False  # the replica already holds this version or a newer one
-    return True
+    newer = CustomerReplica.objects.filter(
+        client_id=client_id, client_version__lt=client_version
+    ).update(**fields)
+    if newer:
+        return True
+    # Not held yet, or held at this version or a newer one: the primary key decides.
+    return plain_sql.insert_unless_taken(CustomerReplica(client_id=client_id, **fields))
 
 
 def communication_replica_add(
