@@ -308,15 +308,16 @@ def _settle_effect(
         return f"ignored: step is {step.status}"
     if not _claim(step):
         return "ignored: already processed"
-    trace_record(
-        process_id=process.id,
-        component=step.component,
-        name=name,
-        kind=TraceKind.STEP,
-        status=status,
-        attempt=step.attempts,
-    )
-    _complete(process, step, result, _results(process))
+    with trace_batch():  # the outcome, the step done and the next command: one trace write
+        trace_record(
+            process_id=process.id,
+            component=step.component,
+            name=name,
+            kind=TraceKind.STEP,
+            status=status,
+            attempt=step.attempts,
+        )
+        _complete(process, step, result, _results(process))
     return "done"
 
 

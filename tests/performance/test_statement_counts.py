@@ -24,6 +24,9 @@ ADA = {"email": "ada@example.com", "first_name": "Ada", "last_name": "Lovelace"}
 ACCEPT = {"orchestration": 8, "choreography": 11}
 DETAILS = {"orchestration": 1, "choreography": 3}
 STEP_OPEN_ACCOUNT = 11
+STEP_SEND_WELCOME_EMAIL = (
+    27  # three transactions: the intent; the claim; the outcome, step done, next
+)
 DELIVERY_CREATE_CLIENT = 17
 
 
@@ -91,6 +94,21 @@ def test_an_orchestrated_step(shop: Shop, django_assert_num_queries: Callable[..
     step = Step.objects.get(process=create.process_id, name="open_account")
 
     with django_assert_num_queries(STEP_OPEN_ACCOUNT):
+        assert engine.step_execute(step_id=step.id) == "done"
+
+
+def test_an_orchestrated_step_that_sends_an_email(
+    shop: Shop, django_assert_num_queries: Callable[..., Any]
+) -> None:
+    registered(shop, "orchestration")
+    create = Step.objects.filter(name="create_client").order_by("created_at").last()
+    assert create is not None
+    for name in ("create_client", "open_account"):
+        earlier = Step.objects.get(process=create.process_id, name=name)
+        assert engine.step_execute(step_id=earlier.id) == "done"
+    step = Step.objects.get(process=create.process_id, name="send_welcome_email")
+
+    with django_assert_num_queries(STEP_SEND_WELCOME_EMAIL):
         assert engine.step_execute(step_id=step.id) == "done"
 
 
