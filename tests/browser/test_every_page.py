@@ -66,7 +66,7 @@ def registered(email: str, **profile: str) -> Process:
         },
         initiator=gateway.SYSTEM,
     )
-    return flows.wait_for_status(process.id, timeout=30)
+    return flows.wait_for_status(process.id, timeout=60)
 
 
 def serious_violations(page: Any) -> list[dict[str, Any]]:
@@ -208,7 +208,7 @@ def test_customer_relations_change_a_client_and_follow_the_update(
     update = Process.objects.get(kind="client_update")
     assert page.url == f"{stack.base}/processes/{update.id}/"
     assert update.input == {"phone": "+1 555 0199", "marketing_consent": True}
-    page.wait_for_selector('[data-status="completed"]', timeout=30_000)
+    page.wait_for_selector('[data-status="completed"]', timeout=60_000)
 
     page.get_by_role("link", name=str(process.client_id)).click()
     expect(page.get_by_text("+1 555 0199")).to_be_visible()
@@ -233,6 +233,6 @@ def test_customer_relations_erase_a_client_after_confirming(
     page.wait_for_url(f"{stack.base}/processes/*/")
     erasure = Process.objects.get(kind="client_erasure")
     assert page.url == f"{stack.base}/processes/{erasure.id}/"
-    page.wait_for_selector('[data-status="completed"]', timeout=30_000)
+    page.wait_for_selector('[data-status="completed"]', timeout=60_000)
     screenshot(page, "client-erased")
     assert page.goto(f"{stack.base}/clients/{process.client_id}/").status == 404

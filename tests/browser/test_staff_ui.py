@@ -83,7 +83,7 @@ def registered(email: str) -> Process:
         },
         initiator=gateway.SYSTEM,
     )
-    return flows.wait_for_status(process.id, timeout=30)
+    return flows.wait_for_status(process.id, timeout=60)
 
 
 def test_each_team_logs_in_and_sees_the_pages_it_may_use(log_in: Callable[..., Any]) -> None:
@@ -196,7 +196,7 @@ def test_operations_retry_a_failed_step_from_the_admin(
     )
     flows.wait_for_status(process.id, {"failed"}, timeout=60)
     # The live dashboard shows it, without a reload
-    dashboard.locator(".tile-bad").filter(has_text="1 failed step").wait_for(timeout=15_000)
+    dashboard.locator(".tile-bad").filter(has_text="1 failed step").wait_for(timeout=60_000)
     assert dashboard.evaluate("window.marker") == "the same page"
     screenshot(dashboard, "dashboard-failure")
 
