@@ -13,7 +13,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer, JsonWebsocketConsumer
 from django.template.loader import render_to_string
 
-from integration.models import Process
+from integration.models import Process, ProcessStatus
 from staff import live, pages
 from staff.teams import VIEW_PROCESSES
 
@@ -85,6 +85,7 @@ class ProcessConsumer(LiveConsumer):
         self.key = str(self.process_id)
         self.group = live.process_group(self.process_id)
         self.after = _after(self.scope.get("query_string", b""))
+        self.status = _shown_status(self.scope.get("query_string", b""))
         await super().connect()
 
     def allowed(self) -> bool:
@@ -94,9 +95,11 @@ class ProcessConsumer(LiveConsumer):
 
     async def changed(self) -> None:
         async with self._lock:
-            update = await database_sync_to_async(process_update)(self.process_id, self.after)
+            update = await database_sync_to_async(process_update)(
+                self.process_id, self.after, self.status
+            )
             if update is not None:
-                self.after = update["last_seq"]
+                self.after, self.status = update["last_seq"], update["status"]
                 await self.send_json(update)
 
 
@@ -132,6 +135,12 @@ class DashboardConsumer(LiveConsumer):
                 await self.send_json({"type": "dashboard", "html": html})
 
 
+def _shown_status(query_string: bytes) -> str | None:
+    """The status the page shows (`?status=`), or None when it does not say."""
+    value = parse_qs(query_string.decode("latin-1")).get("status", [""])[0]
+    return value if value in ProcessStatus.values else None
+
+
 def _after(query_string: bytes) -> int:
     values = parse_qs(query_string.decode("latin-1")).get("after", ["0"])
     try:
@@ -143,10 +152,15 @@ def _after(query_string: bytes) -> int:
 # --- what is sent (rendered from the same templates as the pages) -------------------------------
 
 
-def process_update(process_id: UUID, after: int) -> dict[str, Any] | None:
-    """The page's update when entries came after `after`; None when nothing did."""
+def process_update(
+    process_id: UUID, after: int, status: str | None = None
+) -> dict[str, Any] | None:
+    """The page's update when entries came after `after`, or the status is no longer `status`;
+    None when neither."""
     if not pages.trace_of(process_id=process_id, after=after).exists():
-        return None
+        current = Process.objects.filter(pk=process_id).values_list("status", flat=True).first()
+        if current is None or current == status:
+            return None
     page = pages.process_page(process_id=process_id)
     new = [entry for entry in page.trace if entry.seq > after]
     context = {"page": page}

@@ -222,6 +222,11 @@ def waiting_for(steps: list[Step], deliveries: list[Delivery]) -> list[str]:
 
 
 def process_page(*, process_id: UUID) -> ProcessPage:
+    # The trace is read before the process: a step that commits between the two reads then
+    # shows in the status, and its entries reach the page after it (live pages ask for what came
+    # after the last entry shown). The other way round, a page could show every entry of a
+    # finished process with the status it had before, and nothing new would ever follow.
+    trace = list(trace_of(process_id=process_id))
     process = Process.objects.select_related("initiator_user", "initiator_token").filter(
         pk=process_id
     )
@@ -230,7 +235,7 @@ def process_page(*, process_id: UUID) -> ProcessPage:
         raise Http404("No process with this id.")
     return ProcessPage(
         process=found,
-        trace=list(trace_of(process_id=process_id)),
+        trace=trace,
         steps=list(Step.objects.filter(process_id=process_id).order_by("position")),
         deliveries=list(
             Delivery.objects.filter(process_id=process_id)

@@ -17,8 +17,17 @@
 
   function address() {
     var scheme = location.protocol === "https:" ? "wss:" : "ws:";
-    var after = root.dataset.after ? "?after=" + encodeURIComponent(root.dataset.after) : "";
-    return scheme + "//" + location.host + root.dataset.live + after;
+    var query = [];
+    if (root.dataset.after) {
+      query.push("after=" + encodeURIComponent(root.dataset.after));
+    }
+    // The status shown: a process that moved on without a new entry is sent again.
+    var badge = document.querySelector("[data-status]");
+    if (badge) {
+      query.push("status=" + encodeURIComponent(badge.getAttribute("data-status")));
+    }
+    var search = query.length ? "?" + query.join("&") : "";
+    return scheme + "//" + location.host + root.dataset.live + search;
   }
 
   function replace(id, html) {

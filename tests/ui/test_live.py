@@ -100,7 +100,7 @@ def test_entries_committed_by_another_process_arrive_by_polling(
     process = start_process(operator)
 
     async def scenario() -> None:
-        page, _, _ = await connect(f"/ws/processes/{process.id}/?after=2", operator)
+        page, _, _ = await connect(f"/ws/processes/{process.id}/?after=2&status=running", operator)
         assert await page.receive_nothing(timeout=0.3)
         await database_sync_to_async(add_entry)(process.id, "done")
         update = await page.receive_json_from(timeout=2)
@@ -119,7 +119,7 @@ def test_the_status_moves_with_the_entry_that_moved_it(
     process = start_process(operator)
 
     async def scenario() -> None:
-        page, _, _ = await connect(f"/ws/processes/{process.id}/?after=2", operator)
+        page, _, _ = await connect(f"/ws/processes/{process.id}/?after=2&status=running", operator)
         await database_sync_to_async(process_close)(
             process_id=process.id, reason="done by hand", by="test"
         )
@@ -129,6 +129,50 @@ def test_the_status_moves_with_the_entry_that_moved_it(
         await page.disconnect()
 
     run(scenario)
+
+
+def test_a_status_that_moved_without_a_new_entry_still_reaches_the_page(
+    member: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A page can show every entry with the status from before the last commit: the page sends
+    # the status it shows, and gets the new one though no entry came after its last.
+    monkeypatch.setattr(live, "POLL_SECONDS", 0.1)
+    operator = member("Operations")
+    process = start_process(operator)
+
+    async def scenario() -> None:
+        page, _, _ = await connect(f"/ws/processes/{process.id}/?after=2&status=running", operator)
+        assert await page.receive_nothing(timeout=0.3)
+        await database_sync_to_async(Process.objects.filter(pk=process.id).update)(
+            status="completed"
+        )
+        update = await page.receive_json_from(timeout=2)
+        assert (update["status"], update["last_seq"], update["rows"].strip()) == (
+            "completed",
+            2,
+            "",
+        )
+        assert await page.receive_nothing(timeout=0.3)  # and only once
+        await page.disconnect()
+
+    run(scenario)
+
+
+def test_a_process_page_reads_its_trace_before_its_status(member: Callable[..., Any]) -> None:
+    # The other way round, a step committed between the two reads would show its entries with
+    # the status from before it, and the live page would wait for entries that never come.
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from staff import pages
+
+    process = start_process(member("Operations"))
+    with CaptureQueriesContext(connection) as queries:
+        page = pages.process_page(process_id=process.id)
+
+    tables = [q["sql"].split(" FROM ")[1].split()[0] for q in queries.captured_queries[:2]]
+    assert tables == ['"integration_traceentry"', '"integration_process"']
+    assert (page.last_seq, page.process.status) == (2, "running")
 
 
 def test_who_may_follow_a_process(member: Callable[..., Any]) -> None:
@@ -211,7 +255,7 @@ def test_with_channels_redis_an_entry_written_elsewhere_wakes_the_page(
     process = start_process(operator)
 
     async def scenario() -> None:
-        page, _, _ = await connect(f"/ws/processes/{process.id}/?after=2", operator)
+        page, _, _ = await connect(f"/ws/processes/{process.id}/?after=2&status=running", operator)
         # The page joins the feed only once its group subscription has reached Redis; the
         # waiting runs in a thread so that this loop goes on serving the page meanwhile.
         feed = live.feed()
