@@ -104,6 +104,28 @@ def test_a_revoked_token_is_401_at_once(shop: Shop) -> None:
         assert_unauthorized(shop, method, path)
 
 
+def test_a_token_revoked_by_another_process_stops_working_within_the_memos_age(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    from django.utils import timezone
+
+    from shop_api import auth
+
+    now = [1000.0]
+    monkeypatch.setattr(auth._active, "_clock", lambda: now[0])
+    settings.RECENT_MAX_AGE = 1.0
+    path = f"/api/v1/processes/{SOMEONE}/"
+    assert shop.get(path).status == 404  # the token is read and kept
+
+    # revoked in the database, as another web process or the command elsewhere would
+    ApiToken.objects.filter(name="shop").update(revoked_at=timezone.now())
+
+    now[0] += 0.9
+    assert shop.get(path).status == 404  # still within the second this process keeps it
+    now[0] += 0.2
+    assert_unauthorized(shop, "GET", path)
+
+
 def test_revoking_twice_or_an_unknown_token_is_an_error(shop: Shop) -> None:
     call_command("revoke_api_token", "shop", stdout=StringIO())
 
