@@ -26,8 +26,9 @@ def purchase_get_by_ref(*, client_id: UUID, order_ref: str) -> Purchase | None:
 
 
 @dataclass(frozen=True)
-class ReplicaProfile:
-    """Sales' copy of a client's profile, as the details answer reads it."""
+class CustomerCopy:
+    """Sales' copy of a client's profile, read for the details answer: what a change brings
+    (services.ReplicaProfile), with the copy's version and freshness."""
 
     email: str
     first_name: str
@@ -56,14 +57,14 @@ _HISTORY_SQL = (
 )
 
 
-def customer_replica_get(*, client_id: UUID) -> ReplicaProfile | None:
+def customer_replica_get(*, client_id: UUID) -> CustomerCopy | None:
     row = plain_sql.fetch_one(
         _PROFILE_SQL, [plain_sql.bound(CustomerReplica, "client_id", client_id)]
     )
     if row is None:
         return None
     email, first, last, phone, company, consent, registered_at, version, as_of = row
-    return ReplicaProfile(
+    return CustomerCopy(
         email=email,
         first_name=first,
         last_name=last,

@@ -8,8 +8,8 @@ import pytest
 
 from sales.selectors import (
     CommunicationCopy,
+    CustomerCopy,
     PurchaseRow,
-    ReplicaProfile,
     account_get,
     customer_history,
     customer_replica_get,
@@ -73,7 +73,7 @@ def test_customer_replica_get_reads_the_copy_as_the_model_holds_it() -> None:
     )
 
     # then it is read back exactly, times aware, and another id reads nothing
-    assert customer_replica_get(client_id=replica.client_id) == ReplicaProfile(
+    assert customer_replica_get(client_id=replica.client_id) == CustomerCopy(
         email="ada@example.com",
         first_name="Ada",
         last_name="Lovelace",
