@@ -33,7 +33,8 @@ class Services:
 
     origin: str  # "environment", "local", "embedded"
     product_db: str
-    scale_db: str
+    scale_small_db: str  # the scale pages at 1,000 clients, beside
+    scale_db: str  # the same pages at 100,000
     bare_db: str
     product_broker: str | None  # None: the product's embedded default
     product_results: str | None
@@ -90,6 +91,7 @@ def choose(env: dict[str, str], var_dir: Path) -> Services:
         return Services(
             origin=origin,
             product_db=f"sqlite:///{var_dir / 'ensemble_bench.sqlite3'}",
+            scale_small_db=f"sqlite:///{var_dir / 'ensemble_bench_scale_small.sqlite3'}",
             scale_db=f"sqlite:///{var_dir / 'ensemble_bench_scale.sqlite3'}",
             bare_db=f"sqlite:///{var_dir / 'bench_bare.sqlite3'}",
             product_broker=broker,
@@ -102,6 +104,7 @@ def choose(env: dict[str, str], var_dir: Path) -> Services:
         return Services(
             origin=origin,
             product_db=f"sqlite:///{base}_bench.sqlite3",
+            scale_small_db=f"sqlite:///{base}_bench_scale_small.sqlite3",
             scale_db=f"sqlite:///{base}_bench_scale.sqlite3",
             bare_db=f"sqlite:///{base}_bench_bare.sqlite3",
             product_broker=broker,
@@ -114,6 +117,7 @@ def choose(env: dict[str, str], var_dir: Path) -> Services:
     return Services(
         origin=origin,
         product_db=_with_database(database, f"{prefix}_bench"),
+        scale_small_db=_with_database(database, f"{prefix}_bench_scale_small"),
         scale_db=_with_database(database, f"{prefix}_bench_scale"),
         bare_db=_with_database(database, f"{prefix}_bench_bare"),
         product_broker=broker,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -144,6 +145,27 @@ def test_start_up_stops_with_one_line_naming_the_variable(tmp_path: Path) -> Non
     assert result.stderr.strip().splitlines() == [
         "ensemble: configuration error: SECRET_KEY: required when DEBUG is off"
     ]
+
+
+def test_a_command_meeting_an_unreachable_database_stops_with_one_line(tmp_path: Path) -> None:
+    # a port nothing listens on: the pool gives up within its bounded waits
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    environment = {
+        "DEBUG": "1",
+        "VAR_DIR": str(tmp_path),
+        "DATABASE_URL": f"postgres://postgres@127.0.0.1:{closed_port}/nowhere",
+    }
+
+    # when an operator runs a command that reads it
+    result = _start_django(environment, "integration_mode")
+
+    # then it stops with one line saying so (after the pool's own log lines), no traceback
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert last_line == "ensemble: database unavailable: couldn't get a connection after 0.50 sec"
 
 
 def test_deploy_check_is_clean_with_production_values(tmp_path: Path) -> None:
