@@ -33,8 +33,8 @@ class Services:
 
     origin: str  # "environment", "local", "embedded"
     product_db: str
-    scale_small_db: str  # the scale pages at 1,000 clients, beside
-    scale_db: str  # the same pages at 100,000
+    scale_small_db: str  # the scale data set at 1,000 clients
+    scale_db: str  # and at 100,000, the pages timed on both in turns
     bare_db: str
     product_broker: str | None  # None: the product's embedded default
     product_results: str | None
