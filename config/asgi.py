@@ -10,14 +10,17 @@ import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 WEB_THREADS = int(os.environ.get("WEB_THREADS", "16"))
-# A PostgreSQL connection ready for every request thread (a worker or a command keeps one):
-# twenty requests at once on a busy machine otherwise waited on the pool opening connections one
-# at a time, past its 0.5 s, and one was answered 503.
+# A PostgreSQL connection ready for every request thread (a worker or a command keeps one),
+# opened before the server listens (common/pool.py).
 os.environ.setdefault("DATABASE_POOL_MIN_SIZE", str(WEB_THREADS))
 
 from django.core.asgi import get_asgi_application  # noqa: E402
 
 django_asgi = get_asgi_application()  # sets Django up before anything imports models
+
+from common.pool import open_database_pool  # noqa: E402
+
+open_database_pool()
 
 from a2wsgi import WSGIMiddleware  # noqa: E402
 from channels.auth import AuthMiddlewareStack  # noqa: E402

@@ -87,11 +87,16 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests of channels-redis run in the configurations that have it (CI's Redis run), and are
-    deselected, not skipped, in the others."""
-    if settings.CHANNEL_LAYERS["default"]["BACKEND"].startswith("channels_redis"):
-        return
-    kept = [item for item in items if item.get_closest_marker("channels_redis") is None]
+    """Tests of channels-redis and of PostgreSQL's own behaviour run in the configurations that
+    have them (CI's PostgreSQL + Redis runs), and are deselected, not skipped, in the others."""
+    missing = {
+        "channels_redis": not settings.CHANNEL_LAYERS["default"]["BACKEND"].startswith(
+            "channels_redis"
+        ),
+        "postgresql": "postgresql" not in settings.DATABASES["default"]["ENGINE"],
+    }
+    absent = [marker for marker, is_missing in missing.items() if is_missing]
+    kept = [item for item in items if not any(item.get_closest_marker(m) for m in absent)]
     if len(kept) != len(items):
         config.hook.pytest_deselected(items=[i for i in items if i not in kept])
         items[:] = kept

@@ -34,17 +34,6 @@ STEP_TIMEOUT = 2.0
 COMMAND_QUEUES = flows.ALL.split(",")
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The database faults need PostgreSQL (a proxy in front of its port): without it they are
-    deselected, not skipped."""
-    if "postgresql" in settings.DATABASES["default"]["ENGINE"]:
-        return
-    kept = [item for item in items if item.get_closest_marker("postgresql") is None]
-    if len(kept) != len(items):
-        config.hook.pytest_deselected(items=[i for i in items if i not in kept])
-        items[:] = kept
-
-
 # --- the services the faults are made of --------------------------------------------------------
 
 

@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 from django.conf import settings
-from django.db import OperationalError
+from django.db import OperationalError, connections
 from django.db.utils import ConnectionHandler
 
+from common.pool import open_database_pool
 from config import env
 from config.env import POOL_TIMEOUT, ConfigError, load
 from tests.support.outages import closed_port, silent_listener
@@ -140,3 +141,40 @@ def test_a_request_waits_for_an_unreachable_postgresql_at_most_the_pool_timeout(
 
     assert f"couldn't get a connection after {POOL_TIMEOUT:.2f} sec" in str(raised.value)
     assert seconds < POOL_TIMEOUT + 0.5
+
+
+@pytest.mark.django_db
+def test_the_web_server_opens_every_pooled_connection_before_its_first_request() -> None:
+    database = {**connections["default"].settings_dict}  # the test run's own database
+    pooled = database["ENGINE"].endswith("postgresql")
+    if pooled:
+        database["OPTIONS"] = {**database["OPTIONS"], "pool": {"min_size": 3, "max_size": 5}}
+    wrapper: Any = ConnectionHandler({"default": database, "warmed": database})["warmed"]
+    opened = open_database_pool(wrapper, timeout=10)
+    available = wrapper.pool.get_stats()["pool_available"] if pooled else None
+    if pooled:
+        wrapper.close_pool()
+
+    # PostgreSQL: all three connections are open; SQLite keeps no pool, so there is nothing to do.
+    assert (opened, available) == (True, 3 if pooled else None)
+
+
+@pytest.mark.parametrize("server", ["refusing", "silent"])
+def test_a_database_down_at_start_up_delays_the_web_server_at_most_the_open_timeout(
+    server: str, django_db_blocker: Any
+) -> None:
+    with contextlib.ExitStack() as stack:
+        port = closed_port() if server == "refusing" else stack.enter_context(silent_listener())
+        wrapper = stack.enter_context(postgresql_at(port, django_db_blocker))
+
+        started = time.monotonic()
+        opened = open_database_pool(wrapper, timeout=0.3)
+        seconds = time.monotonic() - started
+        # and the pool is still there for when the database comes back: a request meets the
+        # pool's own timeout, not a pool closed for good
+        with pytest.raises(OperationalError) as raised:
+            wrapper.ensure_connection()
+
+    assert opened is False
+    assert seconds < 0.3 + 0.5
+    assert f"couldn't get a connection after {POOL_TIMEOUT:.2f} sec" in str(raised.value)

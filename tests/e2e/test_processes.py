@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.db import connection
 
 from integration.tasks import ping
 from tests.support import processes
@@ -215,3 +216,25 @@ def test_response_headers_keep_their_usual_casing(web_and_worker: str) -> None:
         headers = dict(error.headers)  # a plain dict, as a naive client keeps them
     assert headers["WWW-Authenticate"] == "Bearer"
     assert headers["Content-Type"] == "application/problem+json"
+
+
+def _connections_to_this_database() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
+        return int(cursor.fetchone()[0])
+
+
+@pytest.mark.postgresql
+def test_the_web_server_opens_its_database_connections_before_it_answers(
+    child_env: dict[str, str],
+) -> None:
+    # /healthz touches no database: what is open when it first answers was opened at start-up,
+    # one connection per request thread, so a first burst never waits on the pool filling up.
+    before = _connections_to_this_database()
+    port = processes.free_port()
+    web = processes.start_web(port, {**child_env, "WEB_THREADS": "6"})
+    with processes.running(web):
+        processes.wait_for_http(f"http://127.0.0.1:{port}/healthz", web)
+        opened = _connections_to_this_database() - before
+
+    assert opened >= 6
