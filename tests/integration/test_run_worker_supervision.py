@@ -56,7 +56,12 @@ def test_a_worker_that_keeps_dying_is_restarted_with_growing_pauses(
     assert pauses == [1, 2, 4, 8, 16, 30, 30]
 
 
-def test_a_minute_of_health_makes_the_next_restart_quick(popen: list[FakePopen]) -> None:
+def test_a_minute_of_health_makes_the_next_restart_quick(
+    popen: list[FakePopen], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A whole-numbered clock: with a real one, (started + 60) - started may come out a hair
+    # under 60 in floating point, and the minute would not have passed.
+    monkeypatch.setattr(run_worker.time, "monotonic", lambda: 2009.0)
     worker = run_worker.SupervisedWorker(["worker"], "commands")
     worker.start()
     worker.delay = 16.0
