@@ -87,9 +87,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests of channels-redis and of PostgreSQL's own behaviour run in the configurations that
-    have them (CI's PostgreSQL + Redis runs), and are deselected, not skipped, in the others."""
+    """Tests of channels-redis, of the Redis broker and of PostgreSQL's own behaviour run in the
+    configurations that have them (CI's PostgreSQL + Redis runs), and are deselected, not
+    skipped, in the others."""
     missing = {
+        "redis": not settings.CELERY_BROKER_URL.startswith("redis"),
         "channels_redis": not settings.CHANNEL_LAYERS["default"]["BACKEND"].startswith(
             "channels_redis"
         ),
