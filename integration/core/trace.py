@@ -19,6 +19,7 @@ from uuid import UUID
 from django.db import connection
 from django.utils import timezone
 
+from common import plain_sql
 from integration.core import signals
 from integration.models import Process, ProcessStatus, TraceEntry, TraceKind
 
@@ -115,7 +116,7 @@ def _write(entries: list[TraceEntry], steps: dict[UUID, str] | None = None) -> N
             entry.seq = last - len(own) + 1 + offset
     for process_id, name in steps.items():  # moved on without a trace entry (not so today)
         Process.objects.filter(pk=process_id).update(current_step=name)
-    TraceEntry.objects.bulk_create(entries)
+    plain_sql.insert_all(entries)
     for process_id in by_process:
         signals.trace_written.send(sender=TraceEntry, process_id=process_id)
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 
@@ -100,3 +101,84 @@ def test_a_generated_column_is_left_to_the_database() -> None:
 
     assert plain_sql.insert_unless_taken(client) is True
     assert Client.objects.get(id=client.id).search_text == "Ada Lovelace ada@example.com Engines"
+
+
+@pytest.mark.django_db
+def test_a_row_read_in_plain_sql_is_the_instance_the_orm_reads() -> None:
+    from django.forms.models import model_to_dict
+
+    from integration.models import Process, Step
+
+    process = Process.objects.create(
+        kind="client_registration", mode="orchestration", client_id=uuid.uuid4(), input={"a": 1}
+    )
+    Step.objects.create(
+        process=process,
+        position=1,
+        name="create_client",
+        component="crm",
+        status="done",
+        result={"version": 3, "nested": {"ok": True}},
+        done_at=NOON,
+    )
+    orm = Step.objects.get(process=process)
+
+    row = plain_sql.fetch_one(
+        f"SELECT {plain_sql.columns(Step, 's')} FROM integration_step s WHERE s.id = %s",
+        [plain_sql.bound(Step, "id", orm.id)],
+    )
+    assert row is not None
+    read = plain_sql.instance(Step, row)
+
+    assert model_to_dict(read) == model_to_dict(orm)
+    assert (read.pk, read.process_id, read.result, read.done_at) == (
+        orm.pk,
+        process.pk,
+        {"version": 3, "nested": {"ok": True}},
+        NOON,
+    )
+    assert read._state.adding is False
+
+
+def test_an_instance_needs_a_value_for_every_column() -> None:
+    from integration.models import Step
+
+    with pytest.raises(ValueError, match="Step has 15 columns, not 2"):
+        plain_sql.instance(Step, ["a", "b"])
+
+
+@pytest.mark.django_db
+def test_instances_go_in_with_one_insert_per_chunk_of_rows(
+    django_assert_num_queries: Any,
+) -> None:
+    from integration.models import Process, TraceEntry
+
+    process = Process.objects.create(
+        kind="client_registration", mode="orchestration", client_id=uuid.uuid4(), input={}
+    )
+    entries = [
+        TraceEntry(
+            process=process,
+            seq=seq,
+            at=NOON + timedelta(seconds=seq),
+            component="crm",
+            name=f"step-{seq}",
+            kind="step",
+            status="done",
+            detail={"n": seq} if seq % 2 else None,
+        )
+        for seq in range(1, 6)
+    ]
+
+    with django_assert_num_queries(3):
+        plain_sql.insert_all(entries, rows_per_statement=2)
+
+    written = TraceEntry.objects.filter(process=process).order_by("seq")
+    assert [(e.seq, e.at, e.name, e.detail, e.attempt) for e in written] == [
+        (seq, NOON + timedelta(seconds=seq), f"step-{seq}", {"n": seq} if seq % 2 else None, 1)
+        for seq in range(1, 6)
+    ]
+
+
+def test_no_instances_is_no_statement() -> None:
+    plain_sql.insert_all([])  # no database access: this test may not touch one

@@ -776,3 +776,31 @@ def test_an_update_of_an_erased_client_writes_nothing_to_crm() -> None:
     # then crm's record is untouched
     client.refresh_from_db()
     assert client.phone != "+1 555 0100"
+
+
+@pytest.mark.postgresql
+@pytest.mark.django_db(transaction=True)
+def test_a_step_holds_its_process_row_locked_until_its_transaction_ends() -> None:
+    import psycopg
+
+    from integration.models import ErasedClientId
+    from tests.support.processes import database_url
+
+    process = register()
+    step = open_step(process)
+    ErasedClientId.objects.create(client_id=process.client_id)
+    lock = "SELECT 1 FROM integration_process WHERE id = %s FOR UPDATE NOWAIT"
+
+    with psycopg.connect(database_url(), autocommit=True) as other:
+        with transaction.atomic():
+            read = engine._locked_step(step.id)
+            with pytest.raises(psycopg.errors.LockNotAvailable):
+                other.execute(lock, [process.id])
+        assert other.execute(lock, [process.id]).fetchone() == (1,)
+
+    assert (read.pk, read.process.pk, read.process.kind, read.client_erased) == (
+        step.pk,
+        process.pk,
+        "client_registration",
+        True,
+    )

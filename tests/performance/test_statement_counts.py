@@ -25,7 +25,7 @@ ACCEPT = {"orchestration": 8, "choreography": 11}
 DETAILS = {"orchestration": 1, "choreography": 3}
 STEP_OPEN_ACCOUNT = 11
 STEP_SEND_WELCOME_EMAIL = (
-    27  # three transactions: the intent; the claim; the outcome, step done, next
+    26  # three transactions: the intent; the claim; the outcome, step done, next
 )
 DELIVERY_CREATE_CLIENT = 17
 
