@@ -90,8 +90,9 @@ def _converters(field: Any, vendor: str) -> tuple[Any, list[Any]]:
 
 def insert_all(instances: Sequence[models.Model], *, rows_per_statement: int = 100) -> None:
     """Insert new instances of one model with one multi-row INSERT (per hundred rows), where
-    `bulk_create` composes an UNNEST and reads every id back. The instances' auto ids stay unset:
-    for rows that are written once and only read back later (trace entries)."""
+    `bulk_create` composes an UNNEST and reads every id back. Auto ids stay unset (rows written
+    once and only read back later, as trace entries); instances with their own keys (UUIDs) are
+    then saved rows, as after `bulk_create`. No model signal is sent."""
     if not instances:
         return
     meta = instances[0]._meta
@@ -112,6 +113,10 @@ def insert_all(instances: Sequence[models.Model], *, rows_per_statement: int = 1
         )
         with connection.cursor() as cursor:
             cursor.execute(sql, values)
+    for instance in instances:
+        if instance.pk is not None:
+            instance._state.adding = False
+            instance._state.db = connection.alias
 
 
 def insert_unless_taken(instance: models.Model) -> bool:

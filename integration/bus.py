@@ -16,6 +16,7 @@ business app.
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import traceback
@@ -26,12 +27,11 @@ from typing import Any
 from uuid import UUID
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db import connection, transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
-from common import correlation
+from common import correlation, plain_sql
 from common.components import COMPONENTS
 from common.errors import ApplicationError, NotFound
 from integration.core import backlog, components, lifecycle, relay
@@ -188,7 +188,7 @@ def publish(event: Event, *, source: str) -> EventRecord:
         # crm changed the client for this process: the version a shop may read its write at.
         Process.objects.filter(pk=process_id).update(client_version=event.client_version)
     deliveries = [] if erased else _deliveries_for(event, record)
-    Delivery.objects.bulk_create(deliveries)
+    plain_sql.insert_all(deliveries)
     if process_id:
         _trace_published(record, deliveries, dropped=erased)
     for delivery in deliveries:
@@ -361,16 +361,34 @@ def _deliver_once(delivery_id: UUID) -> str | tuple[AfterCommit, Any]:
     return "done"
 
 
+# Every delivery's transaction starts with this read: in plain SQL (common/plain_sql.py says why).
+@functools.cache
+def _delivery_to_run_sql() -> str:
+    quote = connection.ops.quote_name
+    erased, process = (quote(model._meta.db_table) for model in (ErasedClientId, Process))
+    delivery, event = (quote(model._meta.db_table) for model in (Delivery, EventRecord))
+    return (
+        f"SELECT {plain_sql.columns(Delivery, 'd')}, {plain_sql.columns(EventRecord, 'e')},"
+        f" EXISTS (SELECT 1 FROM {erased} x WHERE x.client_id = e.client_id),"
+        f" EXISTS (SELECT 1 FROM {process} p WHERE p.id = d.process_id AND p.status = %s)"
+        f" FROM {delivery} d JOIN {event} e ON e.id = d.event_id WHERE d.id = %s"
+    )
+
+
 def _delivery_to_run(delivery_id: UUID) -> Any:
     """The delivery with its event, whether the event's client is erased (`client_erased`) and
     whether its process is stuck (`process_stuck`): one query."""
-    erased = ErasedClientId.objects.filter(client_id=OuterRef("event__client_id"))
-    stuck = Process.objects.filter(pk=OuterRef("process_id"), status=ProcessStatus.STUCK)
-    return (
-        Delivery.objects.select_related("event")
-        .annotate(client_erased=Exists(erased), process_stuck=Exists(stuck))
-        .get(pk=delivery_id)
+    row = plain_sql.fetch_one(
+        _delivery_to_run_sql(),
+        [ProcessStatus.STUCK, plain_sql.bound(Delivery, "id", delivery_id)],
     )
+    if row is None:
+        raise Delivery.DoesNotExist(f"no delivery {delivery_id}")
+    width = len(Delivery._meta.concrete_fields)
+    delivery: Any = plain_sql.instance(Delivery, row[:width])
+    delivery.event = plain_sql.instance(EventRecord, row[width:-2])
+    delivery.client_erased, delivery.process_stuck = bool(row[-2]), bool(row[-1])
+    return delivery
 
 
 def _claim(delivery: Delivery) -> bool:
@@ -682,7 +700,7 @@ def publish_to(events: Sequence[Event], *, listener: str, source: str) -> list[D
         answers.append(entry.record(type(event), record, switches, paused))
     EventRecord.objects.bulk_create(records)
     deliveries = [delivery for delivery in answers if delivery is not None]
-    Delivery.objects.bulk_create(deliveries)
+    plain_sql.insert_all(deliveries)
     for delivery in deliveries:
         if delivery.status == DeliveryStatus.SENT:
             relay.send_after_commit(_outgoing(delivery))

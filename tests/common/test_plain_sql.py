@@ -182,3 +182,18 @@ def test_instances_go_in_with_one_insert_per_chunk_of_rows(
 
 def test_no_instances_is_no_statement() -> None:
     plain_sql.insert_all([])  # no database access: this test may not touch one
+
+
+@pytest.mark.django_db
+def test_instances_with_their_own_keys_are_saved_rows_after_insert_all() -> None:
+    from integration.models import EventRecord
+
+    records = [EventRecord(name="ClientRegistered", source="integration") for _ in range(2)]
+
+    plain_sql.insert_all(records)
+
+    assert [r._state.adding for r in records] == [False, False]
+    assert set(EventRecord.objects.values_list("id", flat=True)) == {r.id for r in records}
+    records[0].source = "crm"
+    records[0].save()  # an UPDATE of the row, not a second INSERT
+    assert EventRecord.objects.get(pk=records[0].pk).source == "crm"
