@@ -259,7 +259,15 @@ def _mark_unpublished(delivery_id: UUID) -> None:
 def _is_erased(client_id: UUID | str | None) -> bool:
     if not client_id:
         return False
-    return ErasedClientId.objects.filter(client_id=client_id).exists()
+    key = plain_sql.bound(ErasedClientId, "client_id", client_id)
+    return plain_sql.fetch_one(_erased_sql(), [key]) is not None
+
+
+# Asked by every event published and every message sent: in plain SQL (common/plain_sql.py).
+@functools.cache
+def _erased_sql() -> str:
+    table = connection.ops.quote_name(ErasedClientId._meta.db_table)
+    return f"SELECT 1 FROM {table} WHERE client_id = %s LIMIT 1"
 
 
 def client_erased(*, client_id: UUID | str) -> bool:
@@ -455,6 +463,13 @@ def _settle_delivery(delivery: Delivery, status: str, trace_status: str) -> None
         settle(delivery.process_id)
 
 
+@functools.cache
+def _open_delivery_sql() -> str:
+    table = connection.ops.quote_name(Delivery._meta.db_table)
+    statuses = ", ".join(f"'{status!s}'" for status in OPEN)  # our own constants, not input
+    return f"SELECT 1 FROM {table} WHERE process_id = %s AND status IN ({statuses}) LIMIT 1"
+
+
 def settle(process_id: UUID) -> None:
     """A delivery settled: under the process row's lock, complete the process when nothing is
     left to deliver for its correlation id (fail it when something is left dead)."""
@@ -463,7 +478,7 @@ def settle(process_id: UUID) -> None:
         return
     if process.status not in (ProcessStatus.RUNNING, ProcessStatus.STUCK):
         return
-    if Delivery.objects.filter(process_id=process_id, status__in=OPEN).exists():
+    if plain_sql.fetch_one(_open_delivery_sql(), [plain_sql.bound(Process, "id", process_id)]):
         lifecycle.process_wake(process=process)
         return
     dead = (

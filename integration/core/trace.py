@@ -8,6 +8,7 @@ piece of work.
 
 from __future__ import annotations
 
+import functools
 import traceback as traceback_module
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -146,9 +147,20 @@ def _format(error: BaseException) -> str:
     return "".join(traceback_module.format_exception(error))[-20_000:]
 
 
+@functools.cache
+def _lock_process_sql() -> str:
+    table = connection.ops.quote_name(Process._meta.db_table)
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    return f"SELECT {plain_sql.columns(Process, 'p')} FROM {table} p WHERE p.id = %s{lock}"
+
+
 def lock_process(process_id: UUID) -> Process:
-    """The process row, locked for the rest of the transaction (SQLite: the whole database)."""
-    return Process.objects.select_for_update().get(pk=process_id)
+    """The process row, locked for the rest of the transaction (SQLite: the whole database).
+    Read on every step and delivery: in plain SQL (common/plain_sql.py says why)."""
+    row = plain_sql.fetch_one(_lock_process_sql(), [plain_sql.bound(Process, "id", process_id)])
+    if row is None:
+        raise Process.DoesNotExist(f"no process {process_id}")
+    return plain_sql.instance(Process, row)
 
 
 def process_move(*, process: Process, to: str) -> bool:

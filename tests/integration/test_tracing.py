@@ -152,3 +152,39 @@ def test_a_move_to_the_same_status_is_no_move(status: str) -> None:
 
     process.refresh_from_db()
     assert (process.status, process.finished_at) == (status, finished_at)
+
+
+def test_locking_a_process_that_is_not_there_says_so() -> None:
+    from integration.core.trace import lock_process
+
+    with pytest.raises(Process.DoesNotExist):
+        lock_process(uuid.uuid4())
+
+
+@pytest.mark.postgresql
+@pytest.mark.django_db(transaction=True)
+def test_a_locked_process_stays_locked_until_the_transaction_ends() -> None:
+    import psycopg
+    from django.db import transaction
+
+    from integration.core.trace import lock_process
+    from tests.support.processes import database_url
+
+    process = Process.objects.create(
+        kind=ProcessKind.CLIENT_REGISTRATION, mode="choreography", client_id=uuid.uuid4(), input={}
+    )
+    lock = "SELECT 1 FROM integration_process WHERE id = %s FOR UPDATE NOWAIT"
+
+    with psycopg.connect(database_url(), autocommit=True) as other:
+        with transaction.atomic():
+            locked = lock_process(process.id)
+            with pytest.raises(psycopg.errors.LockNotAvailable):
+                other.execute(lock, [process.id])
+        assert other.execute(lock, [process.id]).fetchone() == (1,)
+
+    assert (locked.pk, locked.kind, locked.status, locked.input) == (
+        process.pk,
+        "client_registration",
+        "running",
+        {},
+    )
