@@ -19,8 +19,10 @@ from django.core.asgi import get_asgi_application  # noqa: E402
 django_asgi = get_asgi_application()  # sets Django up before anything imports models
 
 from common.pool import open_database_pool  # noqa: E402
+from common.warm_up import compile_lazy_patterns  # noqa: E402
 
 open_database_pool()
+compile_lazy_patterns()
 
 from a2wsgi import WSGIMiddleware  # noqa: E402
 from channels.auth import AuthMiddlewareStack  # noqa: E402

@@ -15,6 +15,7 @@ from kombu import Queue
 
 from common import correlation
 from common.components import COMPONENTS
+from common.warm_up import compile_lazy_patterns
 from config import kombu_filesystem, kombu_redis
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -46,6 +47,12 @@ app.autodiscover_tasks()
 # the pool alone (it still renews it every 2,000 tasks), and each task gives its connection back
 # to the pool when it ends, as a web request does; one left unusable is closed instead.
 app.conf["CELERY_DB_REUSE_MAX"] = 1000
+
+
+@signals.worker_init.connect
+def _warm_up(**_: Any) -> None:
+    """In the worker's main process, before the pool forks its children."""
+    compile_lazy_patterns()
 
 
 @signals.before_task_publish.connect

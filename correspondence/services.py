@@ -113,14 +113,14 @@ def message_deliver(
 
 def _claim(message_id: UUID, on_settled: Callable[[Message], None] | None) -> tuple[Message, bool]:
     with transaction.atomic():
-        message = Message.objects.select_for_update().get(pk=message_id)
+        message = plain_sql.locked(Message, message_id)
         if message.status in SENDABLE or _claim_expired(message):
             # Erasure wins: the tombstone is checked under the row's lock, right before sending.
             if not _erased(message):
                 message.status = MessageStatus.SENDING
                 message.sending_since = timezone.now()
                 message.attempts += 1
-                message.save(update_fields=["status", "sending_since", "attempts"])
+                plain_sql.update(message, ["status", "sending_since", "attempts"])
                 return message, True
             _cancel(message)
         if message.status in SETTLED and on_settled is not None:
@@ -155,11 +155,17 @@ def _send(message: Message) -> OSError | None:
     return None
 
 
+# What recording a send's outcome writes; and, for a client erased meanwhile, the personal data
+# it blanks (the error is among the outcome's fields).
+OUTCOME_FIELDS = ("status", "sending_since", "sent_at", "error")
+SCRUBBED_FIELDS = ("recipient", "subject", "body", "erased")
+
+
 def _record_outcome(
     message_id: UUID, error: OSError | None, on_settled: Callable[[Message], None] | None
 ) -> Message:
     with transaction.atomic():
-        message = Message.objects.select_for_update().get(pk=message_id)
+        message = plain_sql.locked(Message, message_id)
         erased = _erased(message)  # while the send was in flight
         message.sending_since = None
         if error is None:
@@ -173,7 +179,7 @@ def _record_outcome(
             message.error = f"{type(error).__name__}: {error}"
         if erased:
             _scrub(message)
-        message.save()
+        plain_sql.update(message, [*OUTCOME_FIELDS, *(SCRUBBED_FIELDS if erased else ())])
         if message.status in SETTLED and on_settled is not None:
             on_settled(message)
     if error is not None and message.status == MessageStatus.FAILED:

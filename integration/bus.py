@@ -36,9 +36,9 @@ from common.components import COMPONENTS
 from common.errors import ApplicationError, NotFound
 from integration.core import backlog, components, lifecycle, relay
 from integration.core.erasure import ERASURE_EVENTS
-from integration.core.processed import processed_claim
+from integration.core.processed import processed_already, processed_claim
 from integration.core.runs import Run, run_count, run_uncount
-from integration.core.trace import lock_process, trace_batch, trace_record
+from integration.core.trace import client_version_set, lock_process, trace_batch, trace_record
 from integration.events import EVENT_TYPES, ClientState, Event
 from integration.models import (
     DELIVERY_OPEN,
@@ -51,7 +51,6 @@ from integration.models import (
     ListenerState,
     ListenerSwitch,
     Process,
-    ProcessedMessage,
     ProcessStatus,
     TraceKind,
 )
@@ -175,8 +174,9 @@ def publish(event: Event, *, source: str) -> EventRecord:
     """Record an event and one delivery per listener enabled now (inside the caller's
     transaction); the deliveries go on the broker after commit."""
     process_id = correlation.get()
-    erased = _is_erased(event.client_id) and event.name not in ERASURE_EVENTS
-    record = EventRecord.objects.create(
+    client_erased, switches = _erasure_and_switches(event)
+    erased = client_erased and event.name not in ERASURE_EVENTS
+    record = EventRecord(
         name=event.name,
         schema_version=event.schema_version,
         source=source,
@@ -184,10 +184,11 @@ def publish(event: Event, *, source: str) -> EventRecord:
         client_id=event.client_id,
         payload={} if erased else event.payload(),
     )
+    plain_sql.insert_all([record])
     if process_id and isinstance(event, ClientState) and not erased:
         # crm changed the client for this process: the version a shop may read its write at.
-        Process.objects.filter(pk=process_id).update(client_version=event.client_version)
-    deliveries = [] if erased else _deliveries_for(event, record)
+        client_version_set(process_id=process_id, version=event.client_version)
+    deliveries = [] if erased else _deliveries_for(event, record, switches)
     plain_sql.insert_all(deliveries)
     if process_id:
         _trace_published(record, deliveries, dropped=erased)
@@ -199,13 +200,30 @@ def publish(event: Event, *, source: str) -> EventRecord:
     return record
 
 
-def _deliveries_for(event: Event, record: EventRecord) -> list[Delivery]:
-    """Send the event's signal: each connected listener answers with its delivery."""
-    switches = dict(
-        ListenerSwitch.objects.filter(
-            listener__in=[entry.name for entry in listeners_of(record.name)]
-        ).values_list("listener", "state")
+def _erasure_and_switches(event: Event) -> tuple[bool, dict[str, str]]:
+    """Whether the event's client is erased, and the switches of the event's listeners: one
+    query, asked for every event published."""
+    names = [entry.name for entry in listeners_of(event.name)]
+    key = plain_sql.bound(ErasedClientId, "client_id", event.client_id) if event.client_id else None
+    rows = plain_sql.fetch_all(_erasure_and_switches_sql(len(names)), [key, *names])
+    switches = {listener: state for _, listener, state in rows if listener is not None}
+    return bool(rows[0][0]), switches
+
+
+@functools.cache
+def _erasure_and_switches_sql(listeners: int) -> str:
+    quote = connection.ops.quote_name
+    erased = quote(ErasedClientId._meta.db_table)
+    switch = quote(ListenerSwitch._meta.db_table)
+    among = f"s.listener IN ({', '.join(['%s'] * listeners)})" if listeners else "1 = 0"
+    return (
+        f"SELECT EXISTS (SELECT 1 FROM {erased} WHERE client_id = %s), s.listener, s.state "
+        f"FROM (SELECT 1 AS one) probe LEFT JOIN {switch} s ON {among}"
     )
+
+
+def _deliveries_for(event: Event, record: EventRecord, switches: dict[str, str]) -> list[Delivery]:
+    """Send the event's signal: each connected listener answers with its delivery."""
     answers = SIGNALS[record.name].send(
         sender=type(event),
         event=event,
@@ -405,9 +423,7 @@ def _claim(delivery: Delivery) -> bool:
 
 
 def _unprocessed(delivery: Delivery) -> bool:
-    return not ProcessedMessage.objects.filter(
-        message_id=delivery.id, consumer=delivery.listener
-    ).exists()
+    return not processed_already(message_id=delivery.id, consumer=delivery.listener)
 
 
 def _run_after_commit(delivery_id: UUID, effect: AfterCommit, intent: Any) -> str:
@@ -449,7 +465,7 @@ def _settle_delivery(delivery: Delivery, status: str, trace_status: str) -> None
     delivery.status = status
     delivery.done_at = timezone.now()
     delivery.next_attempt_at = None
-    delivery.save(update_fields=["status", "done_at", "next_attempt_at"])
+    plain_sql.update(delivery, ["status", "done_at", "next_attempt_at"])
     if delivery.process_id:
         trace_record(
             process_id=delivery.process_id,

@@ -8,6 +8,7 @@ from uuid import UUID
 from django.db import connection
 from django.utils import timezone
 
+from common import plain_sql
 from integration.models import ProcessedMessage
 
 
@@ -29,3 +30,16 @@ def processed_claim(*, message_id: UUID, consumer: str) -> bool:
             values,
         )
         return cursor.fetchone() is not None
+
+
+def processed_already(*, message_id: UUID, consumer: str) -> bool:
+    """Whether the processed record is written (read on every email step, in plain SQL)."""
+    key = ProcessedMessage._meta.get_field("message_id").get_db_prep_value(message_id, connection)
+    return (
+        plain_sql.fetch_one(
+            f"SELECT 1 FROM {ProcessedMessage._meta.db_table} "
+            "WHERE message_id = %s AND consumer = %s LIMIT 1",
+            [key, consumer],
+        )
+        is not None
+    )

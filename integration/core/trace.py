@@ -34,10 +34,15 @@ ALLOWED_MOVES: dict[str, set[str]] = {
 FINISHED = {ProcessStatus.COMPLETED, ProcessStatus.FAILED, ProcessStatus.CLOSED}
 
 
-# Entries waiting for the end of a `trace_batch` (None: outside any batch), and the step each
-# process has moved to meanwhile (written with the same UPDATE that numbers the entries).
+# Entries waiting for the end of a `trace_batch` (None: outside any batch), and the process
+# fields set meanwhile (the step it moved to, the client version it reached), written with the
+# same UPDATE that numbers the entries.
 _batch: ContextVar[list[TraceEntry] | None] = ContextVar("trace_batch", default=None)
-_steps: ContextVar[dict[UUID, str] | None] = ContextVar("trace_batch_steps", default=None)
+_fields: ContextVar[dict[UUID, dict[str, Any]] | None] = ContextVar(
+    "trace_batch_fields", default=None
+)
+# The process fields a batch may set with its bump (their columns are their names).
+BUMPED_FIELDS = ("current_step", "client_version")
 
 
 class IllegalMove(Exception):
@@ -85,57 +90,67 @@ def trace_batch() -> Iterator[None]:
     if _batch.get() is not None:
         yield
         return
-    token, steps_token = _batch.set([]), _steps.set({})
+    token, fields_token = _batch.set([]), _fields.set({})
     try:
         yield
-        entries, steps = _batch.get() or [], _steps.get() or {}
+        entries, fields = _batch.get() or [], _fields.get() or {}
     finally:
         _batch.reset(token)
-        _steps.reset(steps_token)
-    _write(entries, steps)
+        _fields.reset(fields_token)
+    _write(entries, fields)
 
 
-def current_step_set(*, process_id: UUID, name: str) -> None:
-    """The step a process is at (shown in the admin): inside a batch, written with the UPDATE
-    that numbers its entries."""
-    steps = _steps.get()
-    if steps is not None:
-        steps[UUID(str(process_id))] = name
+def current_step_set(*, process_id: UUID | str, name: str) -> None:
+    """The step a process is at (shown in the admin)."""
+    _process_set(process_id, "current_step", name)
+
+
+def client_version_set(*, process_id: UUID | str, version: int) -> None:
+    """The client version a process brought crm to: the version a shop may read its write at."""
+    _process_set(process_id, "client_version", version)
+
+
+def _process_set(process_id: UUID | str, field: str, value: Any) -> None:
+    """Inside a batch, written with the UPDATE that numbers the process's entries; else now."""
+    assert field in BUMPED_FIELDS, f"{field} is not written with the bump"
+    fields = _fields.get()
+    if fields is not None:
+        fields.setdefault(UUID(str(process_id)), {})[field] = value
     else:
-        Process.objects.filter(pk=process_id).update(current_step=name)
+        Process.objects.filter(pk=process_id).update(**{field: value})
 
 
-def _write(entries: list[TraceEntry], steps: dict[UUID, str] | None = None) -> None:
-    steps = dict(steps or {})
+def _write(entries: list[TraceEntry], fields: dict[UUID, dict[str, Any]] | None = None) -> None:
+    fields = dict(fields or {})
     by_process: dict[UUID, list[TraceEntry]] = {}
     for entry in entries:
         # The id may come as a UUID or as its string (a correlation id): one process, one group.
         by_process.setdefault(UUID(str(entry.process_id)), []).append(entry)
     for process_id, own in by_process.items():
-        last = _bump(process_id, len(own), own[-1].at, steps.pop(process_id, None))
+        last = _bump(process_id, len(own), own[-1].at, fields.pop(process_id, {}))
         for offset, entry in enumerate(own):
             entry.seq = last - len(own) + 1 + offset
-    for process_id, name in steps.items():  # moved on without a trace entry (not so today)
-        Process.objects.filter(pk=process_id).update(current_step=name)
+    for process_id, values in fields.items():  # set without a trace entry (not so today)
+        Process.objects.filter(pk=process_id).update(**values)
     plain_sql.insert_all(entries)
     for process_id in by_process:
         signals.trace_written.send(sender=TraceEntry, process_id=process_id)
 
 
-def _bump(process_id: UUID, count: int, now: datetime, current_step: str | None) -> int:
-    """Move the process's trace_count on by `count` and return it (UPDATE … RETURNING: one
-    statement, and the row stays locked until the transaction ends)."""
+def _bump(process_id: UUID, count: int, now: datetime, values: dict[str, Any]) -> int:
+    """Move the process's trace_count on by `count`, set `values` (of BUMPED_FIELDS), and return
+    the count (UPDATE … RETURNING: one statement, and the row stays locked until the
+    transaction ends)."""
     meta = Process._meta
     when = meta.get_field("last_activity_at").get_db_prep_value(now, connection)
     key = meta.pk.get_db_prep_value(process_id, connection)
-    step_sql, step_params = (
-        ("", []) if current_step is None else (", current_step = %s", [current_step])
-    )
+    names = [name for name in BUMPED_FIELDS if name in values]
+    also = "".join(f", {name} = %s" for name in names)
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {meta.db_table} SET trace_count = trace_count + %s, "
-            f"last_activity_at = %s{step_sql} WHERE id = %s RETURNING trace_count",
-            [count, when, *step_params, key],
+            f"last_activity_at = %s{also} WHERE id = %s RETURNING trace_count",
+            [count, when, *(values[name] for name in names), key],
         )
         row = cursor.fetchone()
     if row is None:
@@ -171,5 +186,5 @@ def process_move(*, process: Process, to: str) -> bool:
         raise IllegalMove(f"a {process.status} process cannot become {to}")
     process.status = to
     process.finished_at = timezone.now() if to in FINISHED else None
-    process.save(update_fields=["status", "finished_at"])
+    plain_sql.update(process, ["status", "finished_at"])
     return True

@@ -25,13 +25,18 @@ from django.utils import timezone
 from common import correlation, plain_sql
 from common.errors import ApplicationError, NotFound
 from integration.core import backlog, components, lifecycle, relay
-from integration.core.processed import processed_claim
+from integration.core.processed import processed_already, processed_claim
 from integration.core.runs import run_count, run_uncount
-from integration.core.trace import current_step_set, lock_process, trace_batch, trace_record
+from integration.core.trace import (
+    client_version_set,
+    current_step_set,
+    lock_process,
+    trace_batch,
+    trace_record,
+)
 from integration.models import (
     ErasedClientId,
     Process,
-    ProcessedMessage,
     ProcessKind,
     ProcessStatus,
     Step,
@@ -89,7 +94,7 @@ def _send_next(process: Process, *, after: int, results: dict[str, dict[str, Any
         return
     position, definition = following
     held = components.component_paused(definition.component)
-    step = Step.objects.create(
+    step = Step(
         process=process,
         position=position,
         name=definition.name,
@@ -99,6 +104,7 @@ def _send_next(process: Process, *, after: int, results: dict[str, dict[str, Any
         sent_at=None if held else timezone.now(),
         next_attempt_at=None if held else timezone.now() + timedelta(seconds=answer_timeout(1)),
     )
+    plain_sql.insert_all([step])
     if process.current_step != step.name:
         process.current_step = step.name
         current_step_set(process_id=process.id, name=step.name)
@@ -364,7 +370,7 @@ def _complete_step(
     step.status = StepStatus.DONE
     step.done_at = timezone.now()
     step.next_attempt_at = None
-    step.save(update_fields=["result", "status", "done_at", "next_attempt_at"])
+    plain_sql.update(step, ["result", "status", "done_at", "next_attempt_at"])
     trace_record(
         process_id=process.id,
         component=step.component,
@@ -376,7 +382,7 @@ def _complete_step(
     results[step.name] = step.result
     if definition_for(process.kind).step(step.name).versions_client and "version" in result:
         process.client_version = result["version"]
-        process.save(update_fields=["client_version"])
+        client_version_set(process_id=process.id, version=process.client_version)
     _send_next(process, after=step.position, results=results)
 
 
@@ -386,7 +392,7 @@ def _claim(step: Step) -> bool:
 
 
 def _unprocessed(step: Step) -> bool:
-    return not ProcessedMessage.objects.filter(message_id=step.id, consumer=step.component).exists()
+    return not processed_already(message_id=step.id, consumer=step.component)
 
 
 def _record_error(

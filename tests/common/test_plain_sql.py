@@ -197,3 +197,86 @@ def test_instances_with_their_own_keys_are_saved_rows_after_insert_all() -> None
     records[0].source = "crm"
     records[0].save()  # an UPDATE of the row, not a second INSERT
     assert EventRecord.objects.get(pk=records[0].pk).source == "crm"
+
+
+@pytest.mark.django_db
+def test_an_update_writes_the_named_fields_only_in_one_statement(
+    django_assert_num_queries: Any,
+) -> None:
+    from integration.models import Process, Step
+
+    process = Process.objects.create(
+        kind="client_registration", mode="orchestration", client_id=uuid.uuid4(), input={}
+    )
+    step = Step.objects.create(
+        process=process, position=1, name="create_client", component="crm", status="sent"
+    )
+    step.status = "done"
+    step.result = {"version": 2, "nested": {"ok": True}}
+    step.done_at = NOON
+    step.last_error = "not written: not named"
+
+    with django_assert_num_queries(1):
+        plain_sql.update(step, ["status", "result", "done_at"])
+
+    stored = Step.objects.get(pk=step.pk)
+    assert (stored.status, stored.result, stored.done_at, stored.last_error) == (
+        "done",
+        {"version": 2, "nested": {"ok": True}},
+        NOON,
+        "",
+    )
+
+
+@pytest.mark.django_db
+def test_an_update_moves_an_auto_now_field_it_names_on() -> None:
+    from correspondence.models import Template
+
+    Template.objects.filter(pk="welcome").update(updated_at=NOON)  # seeded by a migration
+    template = Template.objects.get(pk="welcome")
+    template.subject = "Welcome"
+
+    plain_sql.update(template, ["subject", "updated_at"])
+
+    stored = Template.objects.get(pk=template.pk)
+    assert stored.subject == "Welcome"
+    assert stored.updated_at > NOON
+
+
+@pytest.mark.django_db
+def test_an_update_of_a_row_that_is_gone_fails_as_save_does() -> None:
+    from django.db import DatabaseError
+
+    from integration.models import EventRecord
+
+    record = EventRecord.objects.create(name="ClientRegistered", source="integration")
+    EventRecord.objects.filter(pk=record.pk).delete()
+    record.source = "crm"
+
+    with pytest.raises(DatabaseError, match=f"EventRecord {record.pk} is gone"):
+        plain_sql.update(record, ["source"])
+    assert not EventRecord.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_locked_read_is_the_instance_the_orm_reads_and_a_missing_row_does_not_exist() -> None:
+    from django.db import transaction
+    from django.forms.models import model_to_dict
+
+    from integration.models import EventRecord
+
+    record = EventRecord.objects.create(
+        name="ClientRegistered", source="integration", payload={"email": "ada@example.com"}
+    )
+    with transaction.atomic():
+        read = plain_sql.locked(EventRecord, record.pk)
+    assert model_to_dict(read) == model_to_dict(EventRecord.objects.get(pk=record.pk))
+    assert (read.pk, read.payload, read._state.adding) == (
+        record.pk,
+        {"email": "ada@example.com"},
+        False,
+    )
+
+    missing = uuid.uuid4()
+    with pytest.raises(EventRecord.DoesNotExist, match=f"no EventRecord {missing}"):
+        plain_sql.locked(EventRecord, missing)

@@ -12,7 +12,7 @@ import pytest
 
 from integration import actions, bus
 from integration.core import relay
-from integration.models import Delivery, Step
+from integration.models import Delivery, Process, Step
 from integration.orchestrator import engine, lookups
 from tests.api.conftest import Shop, issue
 
@@ -21,13 +21,14 @@ pytestmark = pytest.mark.django_db
 ADA = {"email": "ada@example.com", "first_name": "Ada", "last_name": "Lovelace"}
 
 # statements per unit of work (see the module's docstring)
-ACCEPT = {"orchestration": 8, "choreography": 11}
+ACCEPT = {"orchestration": 8, "choreography": 10}
 DETAILS = {"orchestration": 1, "choreography": 3}
+STEP_CREATE_CLIENT = 12  # the client's version goes in with the trace's numbering UPDATE
 STEP_OPEN_ACCOUNT = 11
 STEP_SEND_WELCOME_EMAIL = (
     26  # three transactions: the intent; the claim; the outcome, step done, next
 )
-DELIVERY_CREATE_CLIENT = 17
+DELIVERY_CREATE_CLIENT = 15  # the event's erasure and switches: one read; the version: the bump
 
 
 @pytest.fixture(autouse=True)
@@ -94,6 +95,18 @@ def test_orchestrated_details_on_the_web_side(
         assert shop.get(f"/api/v1/clients/{client_id}/").status == 200
 
 
+def test_an_orchestrated_step_that_creates_the_client(
+    shop: Shop, django_assert_num_queries: Callable[..., Any]
+) -> None:
+    registered(shop, "orchestration")
+    create = Step.objects.filter(name="create_client").order_by("created_at").last()
+    assert create is not None
+
+    with django_assert_num_queries(STEP_CREATE_CLIENT):
+        assert engine.step_execute(step_id=create.id) == "done"
+    assert Process.objects.get(pk=create.process_id).client_version == 1
+
+
 def test_an_orchestrated_step(shop: Shop, django_assert_num_queries: Callable[..., Any]) -> None:
     registered(shop, "orchestration")
     create = Step.objects.filter(name="create_client").order_by("created_at").last()
@@ -129,3 +142,4 @@ def test_a_choreographed_delivery(
 
     with django_assert_num_queries(DELIVERY_CREATE_CLIENT):
         assert bus.deliver(delivery_id=delivery.id) == "done"
+    assert Process.objects.get(pk=delivery.process_id or "").client_version == 1
