@@ -232,12 +232,7 @@ def recipient_apply(*, client_id: UUID, client_version: int, email: str, first_n
         "client_version": client_version,
         "as_of": timezone.now(),
     }
-    if Recipient.objects.filter(client_id=client_id, client_version__lt=client_version).update(
-        **fields
-    ):
-        return True
-    # Not held yet, or held at this version or a newer one: the unique client id decides.
-    return plain_sql.insert_unless_taken(Recipient(client_id=client_id, **fields))
+    return plain_sql.insert_or_advance(Recipient(client_id=client_id, **fields))
 
 
 def recipient_erase(*, client_id: UUID) -> None:

@@ -445,19 +445,20 @@ def _settle_effect(delivery_id: UUID, name: str, status: str, events: tuple[Even
         return f"ignored: delivery is {delivery.status}"
     if not _claim(delivery):
         return "ignored: already processed"
-    if delivery.process_id:
-        trace_record(
-            process_id=delivery.process_id,
-            component=delivery.component,
-            name=name,
-            kind=TraceKind.STEP,
-            status=status,
-            attempt=delivery.attempts + 1,
-            detail={"listener": delivery.listener},
-        )
-    for event in events:
-        publish(event, source=delivery.component)
-    _settle_delivery(delivery, DeliveryStatus.DONE, "done")
+    with trace_batch():  # the outcome, what it publishes and the delivery done: one trace write
+        if delivery.process_id:
+            trace_record(
+                process_id=delivery.process_id,
+                component=delivery.component,
+                name=name,
+                kind=TraceKind.STEP,
+                status=status,
+                attempt=delivery.attempts + 1,
+                detail={"listener": delivery.listener},
+            )
+        for event in events:
+            publish(event, source=delivery.component)
+        _settle_delivery(delivery, DeliveryStatus.DONE, "done")
     return "done"
 
 

@@ -132,15 +132,20 @@ def audience_apply(
         "left_at": None if consent else now,
         "client_version": client_version,
     }
-    with transaction.atomic():
+    # A first copy goes in at once; a concurrent first copy may win: the unique member decides.
+    if plain_sql.insert_unless_taken(
+        AudienceMember(audience=audience, client_id=client_id, **fields)
+    ):
+        return True
+    # No savepoint inside a caller's transaction: nothing here is meant to fail and be survived.
+    with transaction.atomic(savepoint=False):
         member = (
             AudienceMember.objects.select_for_update()
             .filter(audience=audience, client_id=client_id)
             .first()
         )
-        if member is None:  # a concurrent first copy may win: the unique member decides
-            member = AudienceMember(audience=audience, client_id=client_id, **fields)
-            return plain_sql.insert_unless_taken(member)
+        if member is None:  # erased meanwhile: nothing to reflect
+            return False
         if member.client_version >= client_version:
             return False
         if (consent and member.consent) or (not consent and not member.consent):

@@ -78,13 +78,7 @@ def customer_replica_apply(
 ) -> bool:
     """Bring the replica to this version of the client; False when it holds this one or newer."""
     fields = {**profile, "client_version": client_version, "as_of": as_of or timezone.now()}
-    newer = CustomerReplica.objects.filter(
-        client_id=client_id, client_version__lt=client_version
-    ).update(**fields)
-    if newer:
-        return True
-    # Not held yet, or held at this version or a newer one: the primary key decides.
-    return plain_sql.insert_unless_taken(CustomerReplica(client_id=client_id, **fields))
+    return plain_sql.insert_or_advance(CustomerReplica(client_id=client_id, **fields))
 
 
 def communication_replica_add(

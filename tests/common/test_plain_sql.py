@@ -280,3 +280,35 @@ def test_a_locked_read_is_the_instance_the_orm_reads_and_a_missing_row_does_not_
     missing = uuid.uuid4()
     with pytest.raises(EventRecord.DoesNotExist, match=f"no EventRecord {missing}"):
         plain_sql.locked(EventRecord, missing)
+
+
+@pytest.mark.django_db
+def test_a_copy_goes_in_then_advances_only_to_a_newer_version_one_statement_each(
+    django_assert_num_queries: Any,
+) -> None:
+    from correspondence.models import Recipient
+
+    client_id = uuid.uuid4()
+
+    def copy(version: int, email: str) -> Recipient:
+        return Recipient(
+            client_id=client_id, email=email, first_name="Ada", client_version=version, as_of=NOON
+        )
+
+    def stored() -> tuple[int, str]:
+        recipient = Recipient.objects.get(client_id=client_id)
+        return recipient.client_version, recipient.email
+
+    with django_assert_num_queries(1):
+        assert plain_sql.insert_or_advance(copy(2, "two@example.com")) is True
+    assert stored() == (2, "two@example.com")
+
+    for older_or_same in (1, 2):
+        with django_assert_num_queries(1):
+            assert plain_sql.insert_or_advance(copy(older_or_same, "old@example.com")) is False
+        assert stored() == (2, "two@example.com")
+
+    with django_assert_num_queries(1):
+        assert plain_sql.insert_or_advance(copy(5, "five@example.com")) is True
+    assert stored() == (5, "five@example.com")
+    assert Recipient.objects.count() == 1

@@ -28,6 +28,7 @@ STEP_OPEN_ACCOUNT = 11
 STEP_SEND_WELCOME_EMAIL = (
     26  # three transactions: the intent; the claim; the outcome, step done, next
 )
+DELIVERY_SEND_WELCOME_EMAIL = 28  # the intent; the claim; the outcome, one trace write, settle
 DELIVERY_CREATE_CLIENT = 15  # the event's erasure and switches: one read; the version: the bump
 
 
@@ -143,3 +144,19 @@ def test_a_choreographed_delivery(
     with django_assert_num_queries(DELIVERY_CREATE_CLIENT):
         assert bus.deliver(delivery_id=delivery.id) == "done"
     assert Process.objects.get(pk=delivery.process_id or "").client_version == 1
+
+
+def test_a_choreographed_delivery_that_sends_an_email(
+    shop: Shop, django_assert_num_queries: Callable[..., Any]
+) -> None:
+    registered(shop, "choreography")
+    create = Delivery.objects.filter(listener="crm.create_client").latest("created_at")
+    process_id = create.process_id
+    assert process_id is not None
+    assert bus.deliver(delivery_id=create.id) == "done"
+    delivery = Delivery.objects.get(
+        process_id=process_id, listener="correspondence.send_welcome_email"
+    )
+
+    with django_assert_num_queries(DELIVERY_SEND_WELCOME_EMAIL):
+        assert bus.deliver(delivery_id=delivery.id) == "done"
