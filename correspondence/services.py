@@ -18,6 +18,7 @@ from django.utils import timezone
 from common import plain_sql
 from common.emails import normalise_email
 from common.errors import NotFound, ValidationFailed
+from common.recent import Recent
 from common.validation import full_clean_or_raise
 from correspondence.defaults import DEFAULT_TEMPLATES
 from correspondence.models import (
@@ -45,13 +46,29 @@ def _shipped(key: str) -> Template:
     return Template(key=key, **DEFAULT_TEMPLATES[key])
 
 
+# Every registration renders the welcome template: its parsed subject and body are kept for a
+# moment (common/recent.py). An edit is seen at once in the process that saved it (apps.py), in
+# the others within RECENT_MAX_AGE.
+_parsed = Recent[tuple[django_template.Template, django_template.Template]]()
+
+
+def _parse(key: str) -> tuple[django_template.Template, django_template.Template]:
+    template = Template.objects.filter(key=key).first() or _shipped(key)
+    return django_template.Template(template.subject), django_template.Template(template.body)
+
+
+def template_forget(*, key: str) -> None:
+    """A template changed: render it anew from the next email on."""
+    _parsed.forget(key)
+
+
 def template_render(*, key: str, context: Mapping[str, Any]) -> tuple[str, str]:
     """Render (subject, body) as plain text; the subject is folded onto one line."""
-    template = Template.objects.filter(key=key).first() or _shipped(key)
     plain = django_template.Context(dict(context), autoescape=False)
     try:
-        subject = django_template.Template(template.subject).render(plain)
-        body = django_template.Template(template.body).render(plain)
+        subject_template, body_template = _parsed.get(key, lambda: _parse(key))
+        subject = subject_template.render(plain)
+        body = body_template.render(plain)
     except django_template.TemplateSyntaxError as error:
         raise ValidationFailed(
             "The template cannot be rendered.", errors={"template": [str(error)]}

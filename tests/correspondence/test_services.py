@@ -106,6 +106,40 @@ def test_template_render_reports_a_broken_template() -> None:
     assert list(raised.value.errors) == ["template"]
 
 
+def test_a_rendered_template_is_kept_and_an_edit_saved_here_is_seen_at_once(
+    settings: Settings, django_assert_num_queries: Any
+) -> None:
+    settings.RECENT_MAX_AGE = 3600
+    assert template_render(key="welcome", context={"first_name": "Ada"})[0] == (
+        "Welcome to Ensemble, Ada"
+    )
+    with django_assert_num_queries(0):  # kept: neither read nor parsed again
+        template_render(key="welcome", context={"first_name": "Bo"})
+
+    # when staff save an edit in this process (the admin)
+    template = Template.objects.get(key="welcome")
+    template.subject = "Hello {{ first_name }}"
+    template.save()
+
+    # then the next email uses it
+    assert template_render(key="welcome", context={"first_name": "Ada"})[0] == "Hello Ada"
+
+
+def test_an_edit_made_in_another_process_is_seen_when_the_kept_copy_lapses(
+    settings: Settings,
+) -> None:
+    settings.RECENT_MAX_AGE = 3600
+    template_render(key="welcome", context={"first_name": "Ada"})
+    # an edit no signal of this process hears (another process saved it)
+    Template.objects.filter(key="welcome").update(subject="Hello {{ first_name }}")
+
+    assert template_render(key="welcome", context={"first_name": "Ada"})[0] == (
+        "Welcome to Ensemble, Ada"
+    )
+    settings.RECENT_MAX_AGE = 0  # the moment has passed
+    assert template_render(key="welcome", context={"first_name": "Ada"})[0] == "Hello Ada"
+
+
 # --- message_queue -------------------------------------------------------------------------------
 
 
