@@ -99,7 +99,7 @@ def _start(*, kind: str, client_id: UUID, data: dict[str, Any], initiator: Initi
     """Create a process in the current mode and send its first message (in the caller's
     transaction; published after commit)."""
     mode = modes.mode_get()
-    process = Process.objects.create(
+    process = Process(
         kind=kind,
         mode=mode,
         client_id=client_id,
@@ -107,6 +107,7 @@ def _start(*, kind: str, client_id: UUID, data: dict[str, Any], initiator: Initi
         initiator_token=initiator.token,
         initiator_user=initiator.user if initiator.user is not None else None,
     )
+    plain_sql.insert_all([process])
     with correlation.bound(process.id), trace_batch():
         lifecycle.process_started(process=process)
         STARTERS[mode](process)
