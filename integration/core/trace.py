@@ -170,12 +170,18 @@ def _lock_process_sql() -> str:
 
 
 def lock_process(process_id: UUID) -> Process:
-    """The process row, locked for the rest of the transaction (SQLite: the whole database).
-    Read on every step and delivery: in plain SQL (common/plain_sql.py says why)."""
+    """The process row, locked for the rest of the transaction (SQLite: the whole database),
+    with the fields the current trace batch will write with its bump already set: what is read
+    after a step or a delivery moved the client on (a webhook's `client_version`) is what this
+    transaction commits. Read on every step and delivery: in plain SQL (common/plain_sql.py)."""
     row = plain_sql.fetch_one(_lock_process_sql(), [plain_sql.bound(Process, "id", process_id)])
     if row is None:
         raise Process.DoesNotExist(f"no process {process_id}")
-    return plain_sql.instance(Process, row)
+    process = plain_sql.instance(Process, row)
+    pending = _fields.get()
+    for field, value in (pending or {}).get(UUID(str(process_id)), {}).items():
+        setattr(process, field, value)
+    return process
 
 
 def process_move(*, process: Process, to: str) -> bool:

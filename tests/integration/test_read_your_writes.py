@@ -11,7 +11,7 @@ import pytest
 
 from common.errors import NotFound, Unavailable
 from crm.models import Client
-from integration import gateway
+from integration import bus, gateway
 from integration.models import Process, Step
 from integration.orchestrator import engine, lookups
 from sales.models import CustomerReplica
@@ -218,3 +218,33 @@ def test_without_a_version_a_client_crm_has_not_got_is_still_404(
 
     with pytest.raises(NotFound):
         gateway.client_details(client_id=process.client_id)
+
+
+def test_a_delivery_that_moves_the_client_on_and_completes_its_process_announces_that_version(
+    choreography: None,
+) -> None:
+    from integration import actions
+    from integration.core import signals
+
+    registration = register()
+    deliver_all()
+    # nobody listens to the update's event: crm's delivery completes the process itself
+    for listener in bus.listeners_of("ClientUpdated"):
+        actions.listener_set(name=listener.name, state="disabled", by="test")
+    announced: list[tuple[str, int | None]] = []
+
+    def heard(sender: Any, process: Process, status: str, **_: Any) -> None:
+        announced.append((status, process.client_version))
+
+    signals.process_status_changed.connect(heard, weak=False)
+    try:
+        update = gateway.client_update(
+            client_id=registration.client_id, initiator=gateway.SYSTEM, company="Engines"
+        )
+        deliver_all()
+    finally:
+        signals.process_status_changed.disconnect(heard)
+
+    current = Client.objects.get(pk=registration.client_id).version
+    assert announced == [("completed", current)]
+    assert version_of(update) == current

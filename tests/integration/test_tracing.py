@@ -154,6 +154,44 @@ def test_a_move_to_the_same_status_is_no_move(status: str) -> None:
     assert (process.status, process.finished_at) == (status, finished_at)
 
 
+def test_fields_set_in_a_batch_go_in_with_its_bump_and_a_lock_inside_it_reads_them() -> None:
+    from django.db import transaction
+
+    from integration.core.trace import (
+        client_version_set,
+        current_step_set,
+        lock_process,
+        trace_batch,
+    )
+
+    process = a_process(client_version=1)
+    with transaction.atomic(), trace_batch():
+        client_version_set(process_id=process.id, version=3)
+        current_step_set(process_id=str(process.id), name="open_account")
+        trace_record(
+            process_id=process.id, component="crm", name="create_client", kind="step", status="done"
+        )
+        # what this transaction will commit, not the row as it stands before the bump
+        locked = lock_process(process.id)
+        assert (locked.client_version, locked.current_step) == (3, "open_account")
+        assert Process.objects.get(pk=process.id).client_version == 1
+
+    stored = Process.objects.get(pk=process.id)
+    assert (stored.client_version, stored.current_step, stored.trace_count) == (
+        3,
+        "open_account",
+        1,
+    )
+
+
+def test_a_field_set_outside_a_batch_is_written_at_once() -> None:
+    from integration.core.trace import client_version_set
+
+    process = a_process(client_version=1)
+    client_version_set(process_id=process.id, version=2)
+    assert Process.objects.get(pk=process.id).client_version == 2
+
+
 def test_locking_a_process_that_is_not_there_says_so() -> None:
     from integration.core.trace import lock_process
 
