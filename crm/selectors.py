@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from functools import reduce
 from operator import and_
 from uuid import UUID
@@ -61,6 +63,69 @@ def _term_matches(term: str) -> Q:
     # search_text joins the names, the email and the company with spaces, which a term never
     # holds: a term matches when it is found in one of them
     return Q(search_text__icontains=term)
+
+
+@dataclass(frozen=True)
+class ClientCard:
+    """What crm tells the orchestrator about a client for its details."""
+
+    id: UUID
+    version: int
+    email: str
+    first_name: str
+    last_name: str
+    phone: str
+    company: str
+    marketing_consent: bool
+    registered_at: datetime
+
+
+@dataclass(frozen=True)
+class CommunicationEntry:
+    id: UUID
+    channel: str
+    subject: str
+    occurred_at: datetime
+
+
+# Every orchestrated details request reads these two, in plain SQL (common/plain_sql.py says why).
+_CARD_SQL = (
+    "SELECT id, version, email, first_name, last_name, phone, company, marketing_consent,"
+    f" registered_at FROM {Client._meta.db_table} WHERE id = %s"
+)
+_COMMUNICATIONS_SQL = (
+    f"SELECT id, channel, subject, occurred_at FROM {Communication._meta.db_table}"
+    " WHERE client_id = %s ORDER BY occurred_at DESC, recorded_at DESC"
+)
+
+
+def client_card(*, client_id: UUID) -> ClientCard | None:
+    row = plain_sql.fetch_one(_CARD_SQL, [plain_sql.bound(Client, "id", client_id)])
+    if row is None:
+        return None
+    id_, version, email, first, last, phone, company, consent, registered_at = row
+    return ClientCard(
+        id=plain_sql.uuid_of(id_),
+        version=int(version),
+        email=email,
+        first_name=first,
+        last_name=last,
+        phone=phone,
+        company=company,
+        marketing_consent=bool(consent),
+        registered_at=plain_sql.moment(registered_at),
+    )
+
+
+def communication_entries(*, client_id: UUID) -> list[CommunicationEntry]:
+    """A client's communications, newest first (as `communication_list` orders them)."""
+    rows = plain_sql.fetch_all(
+        _COMMUNICATIONS_SQL, [plain_sql.bound(Communication, "client_id", client_id)]
+    )
+    return [
+        CommunicationEntry(plain_sql.uuid_of(id_), channel, subject, plain_sql.moment(at))
+        for id_, channel, subject, at in rows
+    ]
 
 
 def communication_list(*, client_id: UUID) -> QuerySet[Communication]:

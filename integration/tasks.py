@@ -29,6 +29,12 @@ def lookup(self: Any, component: str, client_id: str) -> dict[str, Any]:
     return lookups.answer_in_time(component, UUID(client_id), expires=self.request.expires)
 
 
+@shared_task(name=lookups.LOOKUP_REPLY_TASK, bind=True, ignore_result=True)
+def lookup_reply(self: Any, component: str, client_id: str, reply_to: str) -> bool:
+    """Answer a details lookup onto the asker's answer list (on the component's lookup queue)."""
+    return lookups.reply_in_time(component, UUID(client_id), reply_to, expires=self.request.expires)
+
+
 @shared_task(name=bus.DELIVER_TASK, ignore_result=True)
 def deliver(delivery_id: str) -> str:
     """Run one copy of an event's delivery to a listener (on the listener's component queue)."""

@@ -119,3 +119,19 @@ def customer_history(*, client_id: UUID) -> tuple[list[CommunicationCopy], list[
             if kind == "purchase"
         ],
     )
+
+
+# Every orchestrated details request reads a client's purchases: in plain SQL.
+_PURCHASES_SQL = (
+    f"SELECT order_ref, total, currency, purchased_at FROM {Purchase._meta.db_table}"
+    " WHERE client_id = %s ORDER BY purchased_at DESC, recorded_at DESC"
+)
+
+
+def purchase_rows(*, client_id: UUID) -> list[PurchaseRow]:
+    """A client's purchases, newest first (as `purchase_list` orders them)."""
+    rows = plain_sql.fetch_all(_PURCHASES_SQL, [plain_sql.bound(Purchase, "client_id", client_id)])
+    return [
+        PurchaseRow(ref, Decimal(str(total)), currency, plain_sql.moment(at))
+        for ref, total, currency, at in rows
+    ]

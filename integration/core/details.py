@@ -39,7 +39,7 @@ def compose(
 
 def purchases_of(client_id: UUID) -> list[dict[str, Any]]:
     """A client's purchases in the details shape, newest first (sales' own data)."""
-    return [purchase_shape(item) for item in sales_selectors.purchase_list(client_id=client_id)]
+    return [purchase_shape(item) for item in sales_selectors.purchase_rows(client_id=client_id)]
 
 
 def purchase_shape(purchase: Any) -> dict[str, Any]:

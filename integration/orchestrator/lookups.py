@@ -2,20 +2,30 @@
 
 The orchestrator asks crm and sales at once, each on its lookup queue, and waits for both under one
 deadline (LOOKUP_TIMEOUT). A component that does not answer in time is named unavailable. Answers
-are forgotten once read; their task ids carry the client id so that erasure can find any answer
-that arrived after its asker gave up.
+are forgotten once read; where they are kept carries the client id, so that erasure can find any
+answer that arrived after its asker gave up.
 
-Nothing of a lookup stays in the asking process: Celery's result backends keep answers that
-arrive with nobody waiting for them in memory (the Redis and RPC backends' pending buffers, up to
-8,192 of them), so each lookup removes its own answers and pending state when it ends, and any
-lookup answer buffered for an asker that has already left.
+Answers come back by one of two ways, chosen by the result backend:
+
+- Redis: each lookup names a list (`lookup-answers-<client>-<random>`); the components push their
+  answers onto it and the asker pops them as they come (BLPOP, in slices of its deadline). That
+  is one round trip per answer; the list is gone once both are read, and one that is not read
+  expires within seconds. Celery's result machinery (a subscription per answer, reads of the
+  store, the answer's deletion) cost more of a request than everything else it does.
+- Otherwise (RabbitMQ's `rpc://`, files): each answer is the lookup task's Celery result. Nothing
+  of a lookup stays in the asking process: Celery's result backends keep answers that arrive with
+  nobody waiting for them in memory (the Redis and RPC backends' pending buffers, up to 8,192 of
+  them), so each lookup removes its own answers and pending state when it ends, and any lookup
+  answer buffered for an asker that has already left.
 """
 
 from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import logging
+import math
 import threading
 import time
 import uuid
@@ -23,6 +33,7 @@ from collections.abc import Iterable
 from typing import Any
 from uuid import UUID
 
+from celery.backends.redis import RedisBackend
 from celery.exceptions import Ignore
 from celery.utils.time import maybe_iso8601, maybe_make_aware
 from django.conf import settings
@@ -34,8 +45,13 @@ from integration.core.details import purchases_of
 
 logger = logging.getLogger(__name__)
 
-LOOKUP_TASK = "integration.lookup"
+LOOKUP_TASK = "integration.lookup"  # its answer is its Celery result
+LOOKUP_REPLY_TASK = "integration.lookup_reply"  # its answer is pushed onto the asker's list
 RESULT_KEY_PREFIX = "celery-task-meta-"
+ANSWERS_PREFIX = "lookup-answers-"
+# A BLPOP waits at most this long at a time, well inside the Redis client's socket timeout.
+ANSWER_WAIT_SLICE = 0.2
+ANSWER_WAIT_MIN = 0.01  # Redis reads a blocking timeout in milliseconds; zero would mean forever
 POLL_SECONDS = 0.005
 RECHECK_POLLS = 20  # a pushed answer is also looked for in the store every ~0.1 s
 TASK_ID_PREFIX = "lookup-"
@@ -51,38 +67,97 @@ def _task_id(client_id: UUID) -> str:
 
 def ask(components: list[str], client_id: UUID) -> tuple[dict[str, Any], list[str]]:
     """Ask each component about a client at once; (answers by component, unavailable ones)."""
-    timeout = settings.LOOKUP_TIMEOUT
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + settings.LOOKUP_TIMEOUT
+    client = answers_client()
+    if client is not None:
+        answers = _ask_by_list(client, components, client_id, deadline)
+    else:
+        answers = _ask_by_results(components, client_id, deadline)
+    return answers, sorted(component for component in components if component not in answers)
+
+
+def answers_client() -> Any | None:
+    """The Redis client answers are pushed through, when the result backend is Redis."""
+    backend = app.backend
+    return backend.client if isinstance(backend, RedisBackend) else None
+
+
+def _send(task: str, component: str, args: list[str], **options: Any) -> Any | None:
+    """Publish one lookup on the component's lookup queue; None when the broker is suspected
+    down or refuses it (the component is then unavailable)."""
+    if relay.broker_suspected_down():
+        return None
+    try:
+        return app.send_task(
+            task,
+            args=args,
+            queue=lookup_queue(component),
+            retry=False,
+            expires=settings.LOOKUP_TIMEOUT + 5,  # an answer nobody waits for: not computed
+            **options,
+        )
+    except Exception as error:  # noqa: BLE001 - a broker failure makes the component unavailable
+        logger.warning("lookup to %s not sent: %s", component, error)
+        relay.trip_breaker()
+        return None
+
+
+def _ask_by_list(
+    client: Any, components: list[str], client_id: UUID, deadline: float
+) -> dict[str, Any]:
+    """Send the lookups naming one answer list, and pop their answers until all are in or the
+    deadline passes; a list that may still get answers is deleted (or, Redis failing, expires)."""
+    key = f"{ANSWERS_PREFIX}{client_id}-{uuid.uuid4().hex}"
+    asked = [
+        component
+        for component in components
+        # no Celery result: the sender would subscribe to one that never comes
+        if _send(LOOKUP_REPLY_TASK, component, [component, str(client_id), key], ignore_result=True)
+    ]
+    answers: dict[str, Any] = {}
+    replied = 0
+    try:
+        while replied < len(asked):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            popped = client.blpop(
+                [key], timeout=max(ANSWER_WAIT_MIN, min(remaining, ANSWER_WAIT_SLICE))
+            )
+            if popped is None:
+                continue
+            replied += 1
+            reply = json.loads(popped[1])
+            if "answer" in reply:
+                answers[reply["component"]] = reply["answer"]
+            else:
+                logger.warning("lookup to %s failed: %s", reply["component"], reply.get("error"))
+    except Exception as error:  # noqa: BLE001 - Redis failed or timed out: the rest did not answer
+        logger.warning("lookup answers unreadable: %s", error)
+        return answers  # not asked again: the list, if an answer reaches it, expires on its own
+    if replied < len(asked):  # late answers land on a list nobody reads: it goes now
+        with contextlib.suppress(Exception):
+            client.delete(key)
+    return answers
+
+
+def _ask_by_results(components: list[str], client_id: UUID, deadline: float) -> dict[str, Any]:
+    """Send the lookups, each answering as its task's Celery result, and collect those."""
     pending: dict[str, Any] = {}
-    unavailable: list[str] = []
     for component in components:
-        if relay.broker_suspected_down():
-            unavailable.append(component)
-            continue
         task_id = _task_id(client_id)
         with _in_flight_lock:
             _in_flight.add(task_id)
-        try:
-            pending[component] = app.send_task(
-                LOOKUP_TASK,
-                args=[component, str(client_id)],
-                queue=lookup_queue(component),
-                task_id=task_id,
-                retry=False,
-                expires=timeout + 5,  # an answer nobody waits for is not worth computing
-            )
-        except Exception as error:  # noqa: BLE001 - a broker failure makes the component unavailable
-            logger.warning("lookup to %s not sent: %s", component, error)
-            relay.trip_breaker()
-            unavailable.append(component)
+        result = _send(LOOKUP_TASK, component, [component, str(client_id)], task_id=task_id)
+        if result is not None:
+            pending[component] = result
+        else:
             with _in_flight_lock:
                 _in_flight.discard(task_id)
     try:
-        answers = _collect(pending, deadline)
+        return _collect(pending, deadline)
     finally:
         _clean_up([result.id for result in pending.values()])
-    unavailable += [component for component in pending if component not in answers]
-    return answers, sorted(unavailable)
 
 
 def _collect(pending: dict[str, Any], deadline: float) -> dict[str, Any]:
@@ -202,10 +277,11 @@ def forget_client_answers(client_id: UUID) -> int:
     removed = discard_buffered(
         backend, [task_id for task_id in buffered_lookups(backend) if task_id.startswith(own)]
     )
-    client = getattr(backend, "client", None)
-    if client is not None and hasattr(client, "scan_iter"):  # Redis
-        for key in client.scan_iter(match=f"{pattern}*", count=500):
-            removed += int(client.delete(key))
+    client = answers_client()
+    if client is not None:
+        for match in (f"{pattern}*", f"{ANSWERS_PREFIX}{client_id}-*"):
+            for key in client.scan_iter(match=match, count=500):
+                removed += int(client.delete(key))
         return removed
     path = getattr(backend, "path", None)
     if path:  # the filesystem result backend
@@ -225,10 +301,36 @@ def answer_in_time(component: str, client_id: UUID, *, expires: Any) -> dict[str
     """The answer, unless it is ready only after the lookup expired: its asker has left, and an
     answer nobody reads is not stored (Celery's Ignore stores no result)."""
     found = answer(component, client_id)
-    expiry = maybe_iso8601(expires) if expires is not None else None
-    if expiry is not None and timezone.now() > maybe_make_aware(expiry):
+    if _expired(expires):
         raise Ignore()
     return found
+
+
+def reply_in_time(component: str, client_id: UUID, reply_to: str, *, expires: Any) -> bool:
+    """Push the answer (or that there is none: the error's kind) onto the asker's list, unless it
+    is ready only after the lookup expired. The list expires soon after the asker's deadline."""
+    if not reply_to.startswith(f"{ANSWERS_PREFIX}{client_id}-"):
+        raise ValueError(f"not a lookup's answer list: {reply_to!r}")
+    try:
+        reply: dict[str, Any] = {"component": component, "answer": answer(component, client_id)}
+    except Exception as error:
+        logger.exception("lookup of %s by %s failed", client_id, component)
+        reply = {"component": component, "error": type(error).__name__}
+    if _expired(expires):
+        return False
+    client = answers_client()
+    if client is None:
+        raise RuntimeError("answer lists need a Redis result backend")
+    with client.pipeline(transaction=True) as pipeline:
+        pipeline.rpush(reply_to, json.dumps(reply))
+        pipeline.expire(reply_to, math.ceil(settings.LOOKUP_TIMEOUT) + 1)
+        pipeline.execute()
+    return True
+
+
+def _expired(expires: Any) -> bool:
+    expiry = maybe_iso8601(expires) if expires is not None else None
+    return expiry is not None and timezone.now() > maybe_make_aware(expiry)
 
 
 def answer(component: str, client_id: UUID) -> dict[str, Any]:
@@ -240,14 +342,12 @@ def answer(component: str, client_id: UUID) -> dict[str, Any]:
 
 
 def _crm_answer(client_id: UUID) -> dict[str, Any]:
-    from common.errors import NotFound
     from crm import selectors as crm_selectors
 
-    try:
-        client = crm_selectors.client_get(client_id=client_id)
-    except NotFound:
+    client = crm_selectors.client_card(client_id=client_id)
+    if client is None:
         return {"found": False}
-    communications = crm_selectors.communication_list(client_id=client_id)
+    communications = crm_selectors.communication_entries(client_id=client_id)
     return {
         "found": True,
         "profile": {

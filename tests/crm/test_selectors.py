@@ -7,11 +7,15 @@ import pytest
 
 from common.errors import NotFound
 from crm.selectors import (
+    ClientCard,
+    CommunicationEntry,
+    client_card,
     client_get,
     client_get_by_email,
     client_id_by_email,
     client_is_erased,
     client_search,
+    communication_entries,
     communication_list,
 )
 from tests.crm.factories import ClientFactory, CommunicationFactory, ErasedClientFactory
@@ -100,6 +104,44 @@ def test_communication_list_is_the_clients_history_newest_first() -> None:
     # when the client's history is listed
     # then it holds only its communications, newest first
     assert list(communication_list(client_id=client.id)) == [new, old]
+
+
+def test_client_card_is_what_the_model_holds_read_in_plain_sql() -> None:
+    client = ClientFactory.create(version=3, marketing_consent=True, registered_at=NOON)
+
+    assert client_card(client_id=client.id) == ClientCard(
+        id=client.id,
+        version=3,
+        email=client.email,
+        first_name=client.first_name,
+        last_name=client.last_name,
+        phone=client.phone,
+        company=client.company,
+        marketing_consent=True,
+        registered_at=NOON,
+    )
+    assert client_card(client_id=uuid.uuid4()) is None
+
+
+def test_communication_entries_are_the_communication_list_read_in_plain_sql() -> None:
+    # given communications of two clients, two of one client at the same moment
+    client = ClientFactory.create()
+    old = CommunicationFactory.create(client=client, occurred_at=NOON, recorded_at=NOON)
+    same_later = CommunicationFactory.create(
+        client=client, occurred_at=NOON, recorded_at=NOON + timedelta(minutes=1)
+    )
+    new = CommunicationFactory.create(client=client, occurred_at=NOON + timedelta(hours=1))
+    CommunicationFactory.create(occurred_at=NOON + timedelta(hours=2))
+
+    # then the entries are the client's, newest first, as the list orders them
+    assert communication_entries(client_id=client.id) == [
+        CommunicationEntry(item.id, item.channel, item.subject, item.occurred_at)
+        for item in (new, same_later, old)
+    ]
+    assert [e.id for e in communication_entries(client_id=client.id)] == [
+        item.id for item in communication_list(client_id=client.id)
+    ]
+    assert communication_entries(client_id=uuid.uuid4()) == []
 
 
 def test_client_is_erased_reads_the_tombstones() -> None:

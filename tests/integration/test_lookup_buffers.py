@@ -1,6 +1,8 @@
-"""Details lookups leave nothing in the asking process's memory: Celery's result backends buffer
-answers that arrive with nobody waiting for them (`_pending_messages`), and each lookup removes
-its own and those of askers that have left; erasure removes a buffered answer about its client."""
+"""Details lookups answered as Celery results (RabbitMQ's rpc://, files; on Redis answers come
+through lists, test_lookup_answer_lists.py) leave nothing in the asking process's memory: Celery's
+result backends buffer answers that arrive with nobody waiting for them (`_pending_messages`), and
+each lookup removes its own and those of askers that have left; erasure removes a buffered answer
+about its client."""
 
 from __future__ import annotations
 
@@ -37,6 +39,7 @@ def asked(monkeypatch: pytest.MonkeyPatch, backend: Any) -> list[str]:
         return app.AsyncResult(task_id)
 
     monkeypatch.setattr(lookups.app, "send_task", send_task)
+    monkeypatch.setattr(lookups, "answers_client", lambda: None)  # answers as Celery results
     return sent
 
 

@@ -1,5 +1,6 @@
-"""A details lookup whose result backend fails or times out mid-way: what has answered is kept,
-whoever has not is unavailable, and nothing raises (the API answers 200 or 503, never 500)."""
+"""A details lookup answered as Celery results whose result backend fails or times out mid-way:
+what has answered is kept, whoever has not is unavailable, and nothing raises (the API answers 200
+or 503, never 500)."""
 
 from __future__ import annotations
 
@@ -54,6 +55,7 @@ def replies(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
 
     monkeypatch.setattr(lookups.app, "send_task", send_task)
     monkeypatch.setattr(lookups, "_pushes_answers", lambda: False)  # the store is asked
+    monkeypatch.setattr(lookups, "answers_client", lambda: None)  # answers as Celery results
     return by_queue
 
 

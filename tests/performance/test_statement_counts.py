@@ -23,6 +23,7 @@ ADA = {"email": "ada@example.com", "first_name": "Ada", "last_name": "Lovelace"}
 # statements per unit of work (see the module's docstring)
 ACCEPT = {"orchestration": 8, "choreography": 10}
 DETAILS = {"orchestration": 1, "choreography": 3}
+LOOKUP_ANSWER = {"crm": 2, "sales": 1}  # each component's side of an orchestrated details
 STEP_CREATE_CLIENT = 12  # the client's version goes in with the trace's numbering UPDATE
 STEP_OPEN_ACCOUNT = 11
 STEP_SEND_WELCOME_EMAIL = (
@@ -94,6 +95,20 @@ def test_orchestrated_details_on_the_web_side(
 
     with django_assert_num_queries(DETAILS["orchestration"]):
         assert shop.get(f"/api/v1/clients/{client_id}/").status == 200
+
+
+@pytest.mark.parametrize("component", ["crm", "sales"])
+def test_a_components_answer_to_a_details_lookup(
+    shop: Shop, component: str, django_assert_num_queries: Callable[..., Any]
+) -> None:
+    client_id = UUID(registered(shop, "orchestration"))
+    create = Step.objects.filter(name="create_client").order_by("created_at").last()
+    assert create is not None
+    engine.step_execute(step_id=create.id)  # crm holds the client
+
+    with django_assert_num_queries(LOOKUP_ANSWER[component]):
+        answer = lookups.answer(component, client_id)
+    assert answer["found"] is True
 
 
 def test_an_orchestrated_step_that_creates_the_client(

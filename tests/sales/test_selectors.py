@@ -15,6 +15,7 @@ from sales.selectors import (
     customer_replica_get,
     purchase_get_by_ref,
     purchase_list,
+    purchase_rows,
 )
 from tests.sales.factories import (
     CommunicationReplicaFactory,
@@ -47,6 +48,37 @@ def test_purchase_list_is_the_clients_purchases_newest_first() -> None:
     # then the client's list holds only its purchases, newest first
     assert list(purchase_list(client_id=client_id)) == [new, old]
     assert list(purchase_list(client_id=uuid.uuid4())) == []
+
+
+def test_purchase_rows_are_the_purchase_list_read_in_plain_sql() -> None:
+    # given purchases of two clients, two of one client at the same moment
+    client_id = uuid.uuid4()
+    old = PurchaseFactory.create(
+        client_id=client_id,
+        purchased_at=NOON,
+        recorded_at=NOON,
+        total=Decimal("19.90"),
+        currency="EUR",
+    )
+    same_later = PurchaseFactory.create(
+        client_id=client_id, purchased_at=NOON, recorded_at=NOON + timedelta(minutes=1)
+    )
+    new = PurchaseFactory.create(client_id=client_id, purchased_at=NOON + timedelta(days=1))
+    PurchaseFactory.create(purchased_at=NOON + timedelta(days=2))
+
+    # then the rows are the client's, in the list's order, with the model's values
+    rows = purchase_rows(client_id=client_id)
+    assert rows == [
+        PurchaseRow(p.order_ref, p.total, p.currency, p.purchased_at)
+        for p in purchase_list(client_id=client_id)
+    ]
+    assert [row.order_ref for row in rows] == [new.order_ref, same_later.order_ref, old.order_ref]
+    assert (rows[2].total, rows[2].currency, rows[2].purchased_at) == (
+        Decimal("19.90"),
+        "EUR",
+        NOON,
+    )
+    assert purchase_rows(client_id=uuid.uuid4()) == []
 
 
 def test_purchase_get_by_ref_finds_the_clients_order() -> None:
