@@ -1,9 +1,10 @@
 """One port for HTTP and websockets.
 
-HTTP goes to Django's WSGI application through a2wsgi's thread pool: one thread hop per request,
-not one per middleware as under Django's own ASGI handler. Header names go out in their usual
-casing (config/headers.py), which is why the server runs uvicorn's h11 protocol. Websockets go to
-Channels, behind the session authentication and the allowed-hosts check.
+HTTP goes to Django's WSGI application through a2wsgi's thread pool (config/bridge.py): one
+thread hop per request, not one per middleware as under Django's own ASGI handler. Header names
+go out in their usual casing (config/headers.py), which is why the server runs uvicorn's h11
+protocol. Websockets go to Channels, behind the session authentication and the allowed-hosts
+check.
 """
 
 import os
@@ -24,11 +25,11 @@ from common.warm_up import compile_lazy_patterns  # noqa: E402
 open_database_pool()
 compile_lazy_patterns()
 
-from a2wsgi import WSGIMiddleware  # noqa: E402
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from config.bridge import WSGIBridge  # noqa: E402
 from config.headers import CanonicalHeaders  # noqa: E402
 from config.routing import websocket_urlpatterns  # noqa: E402
 from config.wsgi import application as wsgi_application  # noqa: E402
@@ -36,7 +37,7 @@ from config.wsgi import application as wsgi_application  # noqa: E402
 application = ProtocolTypeRouter(
     {
         "http": CanonicalHeaders(
-            WSGIMiddleware(wsgi_application, workers=WEB_THREADS)  # type: ignore[arg-type]
+            WSGIBridge(wsgi_application, workers=WEB_THREADS)  # type: ignore[arg-type]
         ),
         "websocket": AllowedHostsOriginValidator(
             AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
