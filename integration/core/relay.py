@@ -57,12 +57,11 @@ def send_now(message: Outgoing) -> bool:
         return False
     headers = {"correlation_id": message.correlation_id or correlation.get()}
     try:
-        app.send_task(
+        publish(
             message.task,
-            args=message.args,
+            message.args,
             queue=message.queue,
             headers=headers,
-            retry=False,
             expires=message.expires,
             ignore_result=True,
         )
@@ -71,6 +70,14 @@ def send_now(message: Outgoing) -> bool:
         trip_breaker()
         return False
     return True
+
+
+def publish(task: str, args: list[Any], *, queue: str, **options: Any) -> Any:
+    """Celery's `send_task`, once (no retry: the callers decide what a refusal means). The args'
+    log representation is given: Celery's safe repr of them cost more than the publish itself."""
+    return app.send_task(
+        task, args=args, queue=queue, retry=False, argsrepr=repr(args), kwargsrepr="{}", **options
+    )
 
 
 def queued_messages(queue: str) -> int | None:

@@ -88,11 +88,10 @@ def _send(task: str, component: str, args: list[str], **options: Any) -> Any | N
     if relay.broker_suspected_down():
         return None
     try:
-        return app.send_task(
+        return relay.publish(
             task,
-            args=args,
+            args,
             queue=lookup_queue(component),
-            retry=False,
             expires=settings.LOOKUP_TIMEOUT + 5,  # an answer nobody waits for: not computed
             **options,
         )

@@ -50,6 +50,8 @@ def test_send_now_publishes_once_without_retry_or_result(monkeypatch: pytest.Mon
                 "queue": "crm",
                 "headers": {"correlation_id": "process-1"},
                 "retry": False,
+                "argsrepr": "['step-1']",  # given: Celery's safe repr costs more than the publish
+                "kwargsrepr": "{}",
                 "expires": 5.0,
                 "ignore_result": True,
             },
