@@ -7,6 +7,7 @@ that a backlog of commands never makes a component look down to a details lookup
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from celery import Celery, signals
@@ -23,14 +24,33 @@ kombu_filesystem.install()
 kombu_redis.install()
 
 
-def celery_settings() -> dict[str, Any]:
-    """Django's CELERY_* settings, as a plain mapping. Celery reads its settings on every publish
-    and every task; read through Django's settings object, each one left at Celery's default was
-    a failed attribute lookup (an exception raised and caught) every time: a seventh of a
-    publish's CPU."""
-    from django.conf import settings
+class CelerySettings(Mapping[str, Any]):
+    """Django's CELERY_* settings as a plain mapping, taken when Celery first reads its settings
+    (Django's settings are not read at import: config/asgi.py sets the pool size before they are).
 
-    return {name: getattr(settings, name) for name in dir(settings) if name.startswith("CELERY_")}
+    Celery reads its settings on every publish and every task; read through Django's settings
+    object (`config_from_object("django.conf:settings")`), each one left at Celery's default was
+    a failed attribute lookup, an exception raised and caught, every time."""
+
+    def __init__(self) -> None:
+        self._values: dict[str, Any] | None = None
+
+    def _taken(self) -> dict[str, Any]:
+        if self._values is None:
+            from django.conf import settings
+
+            names = [name for name in dir(settings) if name.startswith("CELERY_")]
+            self._values = {name: getattr(settings, name) for name in names}
+        return self._values
+
+    def __getitem__(self, key: str) -> Any:
+        return self._taken()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._taken())
+
+    def __len__(self) -> int:
+        return len(self._taken())
 
 
 def lookup_queue(component: str) -> str:
@@ -46,7 +66,7 @@ def queues_for(components: list[str]) -> list[str]:
 
 
 app = Celery("ensemble")
-app.config_from_object(celery_settings(), namespace="CELERY")
+app.config_from_object(CelerySettings(), namespace="CELERY")
 app.conf.task_queues = [Queue(name) for name in queues_for(list(COMPONENTS))]
 # A message a worker cannot run is logged and set aside; the worker goes on.
 app.conf.worker_consumer = "config.worker_consumer:SetAsideConsumer"

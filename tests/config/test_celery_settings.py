@@ -1,14 +1,16 @@
-"""Celery's settings are Django's CELERY_* settings, read once into a plain mapping."""
+"""Celery's settings are Django's CELERY_* settings, taken once into a plain mapping when Celery
+first reads them (not at import: tests/e2e/test_processes.py has the web server's pool size, which
+config/asgi.py sets before Django's settings are read)."""
 
 from __future__ import annotations
 
 from django.conf import settings
 
-from config.celery import app, celery_settings
+from config.celery import CelerySettings, app
 
 
 def test_celery_has_every_celery_setting_of_django() -> None:
-    given = celery_settings()
+    given = dict(CelerySettings())
 
     assert set(given) == {name for name in dir(settings) if name.startswith("CELERY_")}
     assert len(given) > 20
@@ -17,5 +19,5 @@ def test_celery_has_every_celery_setting_of_django() -> None:
 
 
 def test_a_setting_django_does_not_name_is_celerys_default() -> None:
-    assert "CELERY_TASK_ROUTES" not in celery_settings()
+    assert "CELERY_TASK_ROUTES" not in CelerySettings()
     assert app.conf.task_routes is None
