@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -14,6 +15,8 @@ from uuid import UUID
 
 from django.db.models import QuerySet
 from django.http import Http404
+from django.urls import reverse
+from django.utils import formats, timezone
 from django.utils.safestring import SafeString
 
 from common.errors import NotFound
@@ -113,6 +116,42 @@ def counts_of(counts: dict[tuple[str, str], int], status: str) -> int:
 
 def processes_started_by(*, user: Any, limit: int = 10) -> list[Process]:
     return list(Process.objects.filter(initiator_user=user).order_by("-started_at")[:limit])
+
+
+# --- finding a client ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClientRow:
+    """One line of the client search, formatted here once: per line, the template's `url` tag
+    and two `date` filters cost more than the rest of the page (a full page of 25 took half again
+    the time of a page of one)."""
+
+    url: str
+    name: str
+    email: str
+    company: str
+    registered_at: str  # ISO 8601, for the <time> element
+    registered_on: str  # the day, as staff read it
+
+
+def client_rows(clients: Iterable[Any]) -> list[ClientRow]:
+    placeholder = str(UUID(int=0))
+    url = reverse("integration:client", kwargs={"client_id": placeholder})
+    rows = []
+    for client in clients:
+        registered = timezone.localtime(client.registered_at)
+        rows.append(
+            ClientRow(
+                url=url.replace(placeholder, str(client.id)),
+                name=f"{client.first_name} {client.last_name}",
+                email=client.email,
+                company=client.company,
+                registered_at=registered.isoformat(),
+                registered_on=formats.date_format(registered, "j M Y"),
+            )
+        )
+    return rows
 
 
 # --- a client -----------------------------------------------------------------------------------

@@ -65,7 +65,8 @@ def client_search(request: HttpRequest) -> HttpResponse:
     if form.is_valid():
         clients = gateway.clients_search(query=form.cleaned_data["q"])
         page = Paginator(clients, CLIENTS_PER_PAGE).get_page(request.GET.get("page"))
-    return render(request, "staff/client_search.html", {"form": form, "page": page})
+    rows = pages.client_rows(page) if page is not None else []
+    return render(request, "staff/client_search.html", {"form": form, "page": page, "rows": rows})
 
 
 @login_required

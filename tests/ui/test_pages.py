@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -127,6 +128,28 @@ def test_search_finds_clients_by_name_email_and_company(
         assert "1 client matching" in page, query
         assert f'href="/clients/{ada.id}/"' in page
     assert "2 clients" in html(seller.get("/clients/"))
+
+
+def test_a_search_line_links_the_client_and_gives_the_day_it_registered(
+    browser_for: Callable[..., Browser], known_client: Callable[..., Any], settings: Any
+) -> None:
+    settings.TIME_ZONE = "Europe/Paris"  # the day as staff read it: 23:30 UTC is the next day
+    grace = known_client(first_name="Grace", last_name="Hopper", company="")
+    type(grace).objects.filter(pk=grace.pk).update(
+        registered_at=datetime(2026, 3, 4, 23, 30, tzinfo=UTC)
+    )
+
+    page = html(browser_for("Sales").get("/clients/", {"q": "hopper"}))
+
+    line = re.search(r"<tbody>(.*?)</tbody>", page, re.S)
+    assert line is not None
+    cells = re.findall(r"<td>(.*?)</td>", line.group(1), re.S)
+    assert cells == [
+        f'<a href="/clients/{grace.id}/">Grace Hopper</a>',
+        grace.email,
+        "—",
+        '<time datetime="2026-03-05T00:30:00+01:00">5 Mar 2026</time>',
+    ]
 
 
 def test_search_results_are_paginated(browser_for: Callable[..., Browser], db: Any) -> None:
