@@ -329,7 +329,10 @@ class ClientView(ShopAPIView):
         )
     )
     def get(self, request: Request, client_id: UUID) -> Response:
-        query = _valid(DetailsQuery, request.query_params.dict())
+        params = request.query_params
+        # Most reads name no version: a serializer (its fields copied anew for each one) only
+        # when there is something to check.
+        query = _valid(DetailsQuery, params.dict()) if params else {}
         details = gateway.client_details(client_id=client_id, min_version=query.get("min_version"))
         return Response(details)
 

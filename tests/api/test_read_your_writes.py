@@ -22,7 +22,7 @@ def crm_silent(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(lookups, "ask", ask)
 
 
-@pytest.mark.parametrize("value", ["abc", "0", "-3", "1.5"])
+@pytest.mark.parametrize("value", ["abc", "0", "-3", "1.5", ""])
 def test_a_min_version_that_is_not_a_positive_whole_number_is_400(shop: Shop, value: str) -> None:
     client_id = shop.post("/api/v1/clients/", ADA).body["client_id"]
 
