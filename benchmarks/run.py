@@ -7,7 +7,8 @@
    databases there (`ensemble_bench`, `ensemble_bench_scale_small`, `ensemble_bench_scale`,
    `ensemble_bench_bare`) and, on a local Redis, its own database numbers.
 2. Bare baselines: a minimal DRF app under gunicorn (2 sync workers): create, retrieve, a trivial
-   view; a 5-step Celery chain, one insert per step, on the same broker.
+   view; a 5-step Celery chain, one insert per step, on the same broker. Started first and kept
+   up, each measured just before the product's figure it is compared with.
 3. The product: `make web` (API_RATE_LIMIT=0), `make worker`, `make scheduler`, a fresh database.
 4. Scale: `manage.py load_scale_data` at a small and a large size, each in a database of its
    own; pages timed at both sizes in turns.
@@ -161,105 +162,103 @@ def epoch(value: Any) -> float:
 # --- the bare baselines --------------------------------------------------------------------------
 
 
-def bare_baselines(services: Services, sizes: Sizes, logs: Path) -> dict[str, Any]:
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "benchmarks.bare.settings",
-        "BENCH_BARE_DATABASE_URL": services.bare_db,
-        "BENCH_BARE_BROKER_URL": services.bare_broker,
-        "PYTHONUNBUFFERED": "1",
-    }
-    recreate_database(services.bare_db)
-    if services.owns_broker:
-        empty_broker(services.bare_broker)
-    run_command([PY, "-m", "django", "migrate", "--run-syncdb", "-v0"], env)
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    server = Child(
-        "bare-gunicorn",
-        [
-            PY,
-            "-m",
-            "gunicorn",
-            "benchmarks.bare.wsgi:application",
-            "--workers",
-            "2",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--log-level",
-            "warning",
-        ],
-        env,
-        logs,
-    )
-    results: dict[str, Any] = {}
-    try:
-        if not wait_for(lambda: _answers(f"{base}/ping"), timeout=30):
-            raise RuntimeError(f"bare app did not start:\n{server.tail()}")
-        _warm_up(base, [http_load.call("GET", "/ping")])
+class Bare:
+    """The bare baselines' servers, started once and kept up (idle, they cost nothing) so that
+    each is measured just before the product's figure it is compared with: a machine whose speed
+    drifts over minutes moves both sides of a ratio, not one."""
+
+    def __init__(self, services: Services, sizes: Sizes, logs: Path) -> None:
+        self.services = services
+        self.sizes = sizes
+        self.logs = logs
+        self.env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "benchmarks.bare.settings",
+            "BENCH_BARE_DATABASE_URL": services.bare_db,
+            "BENCH_BARE_BROKER_URL": services.bare_broker,
+            "PYTHONUNBUFFERED": "1",
+        }
+        self.base = ""
+        self.server: Child | None = None
+        self.worker: Child | None = None
+        self.row_ids: list[int] = []
+
+    def start(self) -> None:
+        recreate_database(self.services.bare_db)
+        if self.services.owns_broker:
+            empty_broker(self.services.bare_broker)
+        run_command([PY, "-m", "django", "migrate", "--run-syncdb", "-v0"], self.env)
+        port = free_port()
+        self.base = f"http://127.0.0.1:{port}"
+        self.server = Child(
+            "bare-gunicorn",
+            [
+                *(PY, "-m", "gunicorn", "benchmarks.bare.wsgi:application", "--workers", "2"),
+                *("--bind", f"127.0.0.1:{port}", "--log-level", "warning"),
+            ],
+            self.env,
+            self.logs,
+        )
+        self.worker = Child(
+            "bare-celery",
+            [
+                *(PY, "-m", "celery", "-A", "benchmarks.bare.chain", "worker"),
+                *("--concurrency", "4", "--queues", "bench_bare", "--without-gossip"),
+                *("--without-mingle", "--without-heartbeat", "--loglevel", "WARNING"),
+            ],
+            self.env,
+            self.logs,
+        )
+        if not wait_for(lambda: _answers(f"{self.base}/ping"), timeout=30):
+            raise RuntimeError(f"bare app did not start:\n{self.server.tail()}")
+        _warm_up(self.base, [http_load.call("GET", "/ping")])
+
+    def stop(self) -> None:
+        for child in (self.worker, self.server):
+            if child is not None:
+                child.stop()
+
+    def trivial(self) -> http_load.LoadResult:
+        pings = [http_load.call("GET", "/ping") for _ in range(self.sizes.requests)]
+        return _load("bare trivial view", self.base, pings, self.sizes)
+
+    def create(self) -> http_load.LoadResult:
         run_id = uuid.uuid4().hex[:8]
         creates = [
             http_load.call(
                 "POST", "/rows/", {"name": f"Row {i}", "email": f"{run_id}-{i}@example.com"}
             )
-            for i in range(sizes.requests)
+            for i in range(self.sizes.requests)
         ]
-        created = _load("bare create", base, creates, sizes)
-        ids = [json.loads(b)["id"] for b in created.bodies if b.startswith(b'{"id"')]
+        created = _load("bare create", self.base, creates, self.sizes)
+        self.row_ids += [json.loads(b)["id"] for b in created.bodies if b.startswith(b'{"id"')]
+        return created
+
+    def retrieve(self) -> http_load.LoadResult:
+        if not self.row_ids:
+            self.create()
+        ids = self.row_ids
         reads = [
-            http_load.call("GET", f"/rows/{ids[i % len(ids)]}/") for i in range(sizes.requests)
+            http_load.call("GET", f"/rows/{ids[i % len(ids)]}/") for i in range(self.sizes.requests)
         ]
-        results["create"] = created
-        results["retrieve"] = _load("bare retrieve", base, reads, sizes)
-        pings = [http_load.call("GET", "/ping") for _ in range(sizes.requests)]
-        results["trivial"] = _load("bare trivial view", base, pings, sizes)
-    finally:
-        server.stop()
-    worker = Child(
-        "bare-celery",
-        [
-            PY,
-            "-m",
-            "celery",
-            "-A",
-            "benchmarks.bare.chain",
-            "worker",
-            "--concurrency",
-            "4",
-            "--queues",
-            "bench_bare",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-            "--loglevel",
-            "WARNING",
-        ],
-        env,
-        logs,
-    )
-    try:
+        return _load("bare retrieve", self.base, reads, self.sizes)
+
+    def chain(self) -> dict[str, Any]:
+        """A burst of bare chains, then single ones (the chain worker runs all along)."""
         out, _ = run_command(
             [
-                PY,
-                "-m",
-                "benchmarks.bare.chain_client",
-                "--burst",
-                str(sizes.burst),
-                "--singles",
-                str(sizes.singles),
+                *(PY, "-m", "benchmarks.bare.chain_client"),
+                *("--burst", str(self.sizes.burst), "--singles", str(self.sizes.singles)),
             ],
-            env,
+            self.env,
             timeout=300,
         )
-        results["chain"] = json.loads(out.strip().splitlines()[-1])
+        chain: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
         log(
-            f"bare chain: one in {results['chain']['single_median_seconds'] * 1000:.1f} ms, "
-            f"burst {results['chain']['burst']['per_second']:.0f}/s"
+            f"bare chain: one in {chain['single_median_seconds'] * 1000:.1f} ms, "
+            f"burst {chain['burst']['per_second']:.0f}/s"
         )
-        results["chain_worker_log"] = str(worker.log_path)
-    finally:
-        worker.stop()
-    return results
+        return chain
 
 
 def _answers(url: str) -> bool:
@@ -507,10 +506,15 @@ def product_environment(
     return env
 
 
-def product_figures(product: Product, sizes: Sizes, budget: Budget) -> dict[str, Any]:
+def product_figures(
+    product: Product, bare: Bare, sizes: Sizes, budget: Budget
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The product's figures, and each one's baseline measured just before it."""
     results: dict[str, Any] = {}
+    baselines: dict[str, Any] = {}
     product.start_web()
     _warm_up(product.base, [http_load.call("GET", "/healthz")])
+    baselines["trivial"] = bare.trivial()
     results["healthz"] = _load(
         "product /healthz",
         product.base,
@@ -518,6 +522,7 @@ def product_figures(product: Product, sizes: Sizes, budget: Budget) -> dict[str,
         sizes,
     )
     # Accepting, workers stopped: the request commits its rows and publishes, nothing more.
+    baselines["create"] = bare.create()
     accept_started = time.time()
     accepted = product.register("product accept (workers stopped)", sizes.accept, sizes)
     results["accept"] = accepted
@@ -541,20 +546,24 @@ def product_figures(product: Product, sizes: Sizes, budget: Budget) -> dict[str,
     results["rss_before"] = product.rss()
     memory_since = time.time()
     lookups = 0
+    baselines["retrieve_orchestration"] = bare.retrieve()
     results["details_orchestration"] = product.details(
         "product details (orchestration)", client_ids, sizes.requests, sizes
     )
     lookups += results["details_orchestration"].count
     results["mode_switch_seconds"] = product.manage("integration_mode", "choreography")
+    baselines["retrieve_choreography"] = bare.retrieve()
     results["details_choreography"] = product.details(
         "product details (choreography)", client_ids, sizes.requests, sizes
     )
     lookups += results["details_choreography"].count
+    baselines["chain_choreography"] = bare.chain()
     results["burst_choreography"] = product.burst(
         "burst (choreography)", sizes.burst, timeout=budget.allow(120, keep=SCALE_RESERVE + 150)
     )
     results["single_choreography"] = product.one_registration(sizes.singles)
     product.manage("integration_mode", "orchestration")
+    baselines["chain_orchestration"] = bare.chain()
     results["burst_orchestration"] = product.burst(
         "burst (orchestration)", sizes.burst, timeout=budget.allow(120, keep=SCALE_RESERVE + 40)
     )
@@ -590,7 +599,7 @@ def product_figures(product: Product, sizes: Sizes, budget: Budget) -> dict[str,
         f"memory: {processes} processes and {lookups} lookups between the two readings; "
         f"rss {results['rss_before']} → {results['rss_after']}"
     )
-    return results
+    return results, baselines
 
 
 # --- scale ---------------------------------------------------------------------------------------
@@ -732,17 +741,20 @@ def figures_from(
 
     if product:
         http("accept (POST /clients/, 202)", product["accept"], bare["create"], 0.50, 2.0)
-        http("details, choreography", product["details_choreography"], bare["retrieve"], 0.70, 3.0)
-        http(
-            "details, orchestration", product["details_orchestration"], bare["retrieve"], 0.25, 3.0
-        )
-        chain = bare["chain"]
+        for mode, share in (("choreography", 0.70), ("orchestration", 0.25)):
+            http(
+                f"details, {mode}",
+                product[f"details_{mode}"],
+                bare[f"retrieve_{mode}"],
+                share,
+                3.0,
+            )
         for mode in ("choreography", "orchestration"):
             figures.append(
                 Figure(
                     f"burst of {product[f'burst_{mode}']['accepted']}: completed/s, {mode}",
                     product[f"burst_{mode}"]["per_second"],
-                    chain["burst"]["per_second"],
+                    bare[f"chain_{mode}"]["burst"]["per_second"],
                     "/s",
                     "at_least",
                     0.50,
@@ -754,7 +766,7 @@ def figures_from(
                 Figure(
                     f"one registration end to end, {mode}",
                     statistics.median(singles) * 1000 if singles else float("nan"),
-                    chain["single_median_seconds"] * 1000,
+                    bare[f"chain_{mode}"]["single_median_seconds"] * 1000,
                     "ms",
                     "at_most",
                     2.0,
@@ -888,13 +900,15 @@ def main() -> int:
     started = time.time()
     # Anything else running on the machine skews both sides; the load average says how much.
     load_at_start = os.getloadavg()
-    bare = bare_baselines(services, sizes, logs)
+    bare_servers = Bare(services, sizes, logs)
     product = Product(services, var_dir, logs)
     try:
+        bare_servers.start()
         product.prepare()
-        measured = product_figures(product, sizes, budget)
+        measured, bare = product_figures(product, bare_servers, sizes, budget)
     finally:
         product.stop()
+        bare_servers.stop()
     scale: dict[str, Any] = {}
     if not args.skip_scale:
         try:

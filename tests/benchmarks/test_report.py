@@ -82,11 +82,14 @@ def _load(per_second: float, p99: float, status: int = 200) -> LoadResult:
 
 
 def test_the_figures_come_from_every_measurement() -> None:
+    # each figure's baseline, measured just before it
     bare = {
         "create": _load(900, 20),
-        "retrieve": _load(1500, 10),
+        "retrieve_choreography": _load(1500, 10),
+        "retrieve_orchestration": _load(1000, 10),
         "trivial": _load(2000, 5),
-        "chain": {"single_median_seconds": 0.02, "burst": {"per_second": 100.0}},
+        "chain_choreography": {"single_median_seconds": 0.02, "burst": {"per_second": 100.0}},
+        "chain_orchestration": {"single_median_seconds": 0.04, "burst": {"per_second": 80.0}},
     }
     burst = {"accepted": 300, "completed": 300, "seconds": 6.0, "per_second": 50.0}
     product = {
@@ -120,7 +123,11 @@ def test_the_figures_come_from_every_measurement() -> None:
 
     assert figures["accept (POST /clients/, 202) req/s"].met is True
     assert figures["burst of 300: completed/s, choreography"].ratio == 0.5
+    assert figures["burst of 300: completed/s, orchestration"].ratio == 0.625
+    assert figures["details, choreography req/s"].ratio == 1000 / 1500
+    assert figures["details, orchestration req/s"].ratio == 0.3
     assert figures["one registration end to end, choreography"].product == 40.0
+    assert figures["one registration end to end, orchestration"].ratio == 1.25
     assert figures["worker RSS after 4,000 processes + 10,000 lookups"].met is False
     assert figures["dashboard 100k/1k"].met is False
     assert figures["dashboard queries"].met is True
