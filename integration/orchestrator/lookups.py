@@ -37,6 +37,7 @@ from celery.backends.redis import RedisBackend
 from celery.exceptions import Ignore
 from celery.utils.time import maybe_iso8601, maybe_make_aware
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
 from config.celery import app, lookup_queue
@@ -262,9 +263,19 @@ def _wait_for_results(seconds: float) -> None:
         consumer.drain_events(timeout=seconds)
 
 
-def client_scrubbed(sender: Any, client_id: UUID, **kwargs: Any) -> dict[str, int]:
-    """Receiver of the core's `client_scrubbed`: stored answers about the client go."""
-    return {"lookup_answers": forget_client_answers(client_id)}
+def client_scrubbed(sender: Any, client_id: UUID, **kwargs: Any) -> None:
+    """Receiver of the core's `client_scrubbed`: stored answers about the client go once the
+    erasure commits. The scrub runs in the erasure step's transaction, which holds the step's
+    lock; the result backend is not asked while it is held. Should that fail, the answers expire
+    on their own (lists a second after LOOKUP_TIMEOUT, results after CELERY_RESULT_EXPIRES)."""
+    transaction.on_commit(lambda: _forget_after_commit(client_id))
+
+
+def _forget_after_commit(client_id: UUID) -> None:
+    try:
+        forget_client_answers(client_id)
+    except Exception as error:  # noqa: BLE001 - they expire anyway; the erasure stands
+        logger.warning("lookup answers about an erased client not removed: %s", error)
 
 
 def forget_client_answers(client_id: UUID) -> int:
@@ -278,8 +289,11 @@ def forget_client_answers(client_id: UUID) -> int:
     )
     client = answers_client()
     if client is not None:
-        for match in (f"{pattern}*", f"{ANSWERS_PREFIX}{client_id}-*"):
-            for key in client.scan_iter(match=match, count=500):
+        # one pass over the keys finds both kinds: stored results and answer lists
+        prefixes = (pattern.encode(), f"{ANSWERS_PREFIX}{client_id}-".encode())
+        for key in client.scan_iter(match=f"*{client_id}-*", count=500):
+            name = key if isinstance(key, bytes) else key.encode()
+            if name.startswith(prefixes):
                 removed += int(client.delete(key))
         return removed
     path = getattr(backend, "path", None)

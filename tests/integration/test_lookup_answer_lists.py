@@ -14,6 +14,7 @@ import pytest
 import redis
 from django.utils import timezone
 
+from integration.core import erasure
 from integration.orchestrator import lookups
 
 pytestmark = pytest.mark.redis
@@ -193,5 +194,29 @@ def test_erasure_removes_the_lists_about_the_client_only(client: Any) -> None:
     assert lookups.forget_client_answers(erased) == 2
 
     assert lists_about(client, erased) == []
+    assert len(lists_about(client, kept)) == 1
+    client.delete(*lists_about(client, kept))
+
+
+@pytest.mark.django_db
+def test_an_erasure_removes_stored_answers_only_once_it_commits(
+    client: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    """The scrub runs inside the erasure step's transaction and lock: Redis is not asked there."""
+    erased, kept = uuid.uuid4(), uuid.uuid4()
+    result = f"{lookups.RESULT_KEY_PREFIX}{lookups.TASK_ID_PREFIX}{erased}-{uuid.uuid4().hex}"
+    client.set(result, "{}")
+    for client_id in (erased, kept):
+        client.rpush(f"{lookups.ANSWERS_PREFIX}{client_id}-{uuid.uuid4().hex}", "{}")
+
+    with django_capture_on_commit_callbacks(execute=False) as after_commit:
+        erasure.scrub_integration(client_id=erased)
+        assert len(lists_about(client, erased)) == 1
+        assert client.exists(result) == 1
+    for callback in after_commit:
+        callback()
+
+    assert lists_about(client, erased) == []
+    assert client.exists(result) == 0
     assert len(lists_about(client, kept)) == 1
     client.delete(*lists_about(client, kept))

@@ -295,7 +295,6 @@ def test_erasure_commands_forget_the_client_everywhere() -> None:
     assert scrubbed == {
         "processes": 1,
         "registry": 1,
-        "lookup_answers": 0,
         "events": 1,
         "idempotency_records": 0,
     }
