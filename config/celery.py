@@ -53,8 +53,11 @@ class CelerySettings(Mapping[str, Any]):
         return len(self._taken())
 
 
+LOOKUP_SUFFIX = ".lookup"
+
+
 def lookup_queue(component: str) -> str:
-    return f"{component}.lookup"
+    return f"{component}{LOOKUP_SUFFIX}"
 
 
 def queues_for(components: list[str]) -> list[str]:
@@ -67,7 +70,14 @@ def queues_for(components: list[str]) -> list[str]:
 
 app = Celery("ensemble")
 app.config_from_object(CelerySettings(), namespace="CELERY")
-app.conf.task_queues = [Queue(name) for name in queues_for(list(COMPONENTS))]
+# A lookup is consumed without acknowledgement: its asker waits for the answer under a deadline of
+# a few seconds, so a lookup lost with its worker is one the asker has stopped waiting for, and
+# a broker's redelivery (an hour later, for Redis) would answer nobody. Acknowledging one cost
+# the Redis transport two round trips (its unacked index written on receipt, cleared on ack).
+# How many lookups a worker holds at once is bounded by the askers, each waiting for its own.
+app.conf.task_queues = [
+    Queue(name, no_ack=name.endswith(LOOKUP_SUFFIX)) for name in queues_for(list(COMPONENTS))
+]
 # A message a worker cannot run is logged and set aside; the worker goes on.
 app.conf.worker_consumer = "config.worker_consumer:SetAsideConsumer"
 app.autodiscover_tasks()

@@ -1,5 +1,6 @@
 """kombu's Redis transport, with unreadable messages dropped instead of stopping the worker, and
-one client object per channel for its commands.
+one client object per channel for its commands, and no round trip to acknowledge a message
+consumed without acknowledgement.
 
 BRPOP has already taken the message off the list when kombu decodes it, so a message that is not
 JSON is logged and dropped (Redis has no dead-letter queue); one of the wrong shape is caught by
@@ -24,7 +25,18 @@ from kombu.transport import TRANSPORT_ALIASES, redis
 from config.kombu_envelopes import EnvelopeCheckingTransport, log_set_aside
 
 
+class QoS(redis.QoS):
+    """A message consumed without acknowledgement (a lookup, config/celery.py) was never written
+    to the unacked index: acknowledging it (Celery acks every task) has nothing to clear there."""
+
+    def ack(self, delivery_tag: Any) -> None:
+        if delivery_tag not in (self._delivered or ()):
+            return
+        super().ack(delivery_tag)
+
+
 class Channel(redis.Channel):
+    QoS = QoS
     _command_client: Any = None
 
     @contextmanager

@@ -36,3 +36,39 @@ def test_messages_still_go_through_the_shared_client() -> None:
 
         assert channel._size(queue) == 3
         assert [channel._get(queue)["body"] for _ in range(3)] == ["0", "1", "2"]
+
+
+def _queue(name: str) -> Any:
+    return next(queue for queue in app.conf.task_queues if queue.name == name)
+
+
+def test_lookups_are_consumed_without_acknowledgement_and_commands_with_it() -> None:
+    lookups, commands = _queue("crm.lookup"), _queue("crm")
+    assert (lookups.no_ack, commands.no_ack) == (True, False)
+    received: list[Any] = []
+    with app.connection_for_write() as connection:
+        channel: Any = connection.default_channel
+        channel.client.delete(lookups.name, commands.name, channel.unacked_key)
+        with connection.Producer() as producer:
+            for queue in (lookups, commands):
+                producer.publish({"to": queue.name}, routing_key=queue.name, declare=[queue])
+        with connection.Consumer([lookups, commands], callbacks=[lambda b, m: received.append(m)]):
+            while len(received) < 2:
+                connection.drain_events(timeout=2)
+            unacked = channel.client.hkeys(channel.unacked_key)
+            by_queue = {message.payload["to"]: message for message in received}
+            # the command is kept in the unacked index until acknowledged; the lookup never is
+            assert [tag.decode() for tag in unacked] == [by_queue["crm"].delivery_tag]
+            cleared: list[Any] = []
+            remove = channel.qos._remove_from_indices
+
+            def counted(tag: Any, *rest: Any) -> Any:
+                cleared.append(tag)
+                return remove(tag, *rest)
+
+            channel.qos._remove_from_indices = counted
+            by_queue["crm.lookup"].ack()
+            assert cleared == []  # nothing sent to Redis for it
+            by_queue["crm"].ack()
+            assert cleared == [by_queue["crm"].delivery_tag]
+            assert channel.client.hlen(channel.unacked_key) == 0
