@@ -188,19 +188,28 @@ def _advance_sql(model: type[models.Model], version: str, vendor: str) -> str:
 def locked(model: type[M], pk: Any) -> M:
     """`model.objects.select_for_update().get(pk=pk)` written out: the row, locked until the
     transaction ends (SQLite: the whole database is); DoesNotExist when there is none."""
+    return _by_pk(model, pk, lock=True)
+
+
+def get(model: type[M], pk: Any) -> M:
+    """`model.objects.get(pk=pk)` written out; DoesNotExist when there is none."""
+    return _by_pk(model, pk, lock=False)
+
+
+def _by_pk(model: type[M], pk: Any, *, lock: bool) -> M:
     key = model._meta.pk.get_db_prep_value(pk, connection)
-    row = fetch_one(_locked_sql(model, connection.vendor), [key])
+    row = fetch_one(_by_pk_sql(model, connection.vendor, lock), [key])
     if row is None:
         raise model.DoesNotExist(f"no {model._meta.object_name} {pk}")  # type: ignore[attr-defined]
     return instance(model, row)
 
 
 @functools.cache
-def _locked_sql(model: type[models.Model], vendor: str) -> str:
-    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+def _by_pk_sql(model: type[models.Model], vendor: str, lock: bool) -> str:
+    locking = " FOR UPDATE" if lock and connection.features.has_select_for_update else ""
     table = connection.ops.quote_name(model._meta.db_table)
     key = connection.ops.quote_name(model._meta.pk.column)
-    return f"SELECT {columns(model, 't')} FROM {table} t WHERE t.{key} = %s{lock}"
+    return f"SELECT {columns(model, 't')} FROM {table} t WHERE t.{key} = %s{locking}"
 
 
 def update(instance: models.Model, fields: Sequence[str]) -> None:

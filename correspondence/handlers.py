@@ -41,21 +41,20 @@ def remember_recipient(sender: Any, event: ClientState, **kwargs: Any) -> None:
     )
 
 
-def send_welcome_email(sender: Any, event: ClientCreated, **kwargs: Any) -> UUID:
+def send_welcome_email(sender: Any, event: ClientCreated, **kwargs: Any) -> services.Queued:
     """Queue the welcome email in the delivery's transaction; it is sent after commit."""
-    message = services.message_queue(
+    return services.message_queue_claimed(
         client_id=UUID(event.client_id),
         recipient=event.email,
         template_key="welcome",
         context={"first_name": event.first_name},
         reference=f"client:{event.client_id}",
     )
-    return message.id
 
 
-def deliver_welcome_email(message_id: UUID, settle: bus.Settle) -> None:
+def deliver_welcome_email(queued: services.Queued, settle: bus.Settle) -> None:
     _deliver(
-        message_id,
+        queued,
         settle,
         lambda message: WelcomeEmailSent(
             client_id=str(message.client_id),
@@ -66,12 +65,14 @@ def deliver_welcome_email(message_id: UUID, settle: bus.Settle) -> None:
     )
 
 
-def send_receipt(sender: Any, event: PurchaseRecorded, **kwargs: Any) -> tuple[UUID, str]:
+def send_receipt(
+    sender: Any, event: PurchaseRecorded, **kwargs: Any
+) -> tuple[services.Queued, str]:
     """Queue the receipt in the delivery's transaction; it is sent after commit."""
     recipient = selectors.recipient_get(client_id=UUID(event.client_id))
     if recipient is None:
         raise RecipientUnknown(f"no recipient yet for client {event.client_id}")
-    message = services.message_queue(
+    queued = services.message_queue_claimed(
         client_id=UUID(event.client_id),
         recipient=recipient.email,
         template_key="receipt",
@@ -83,13 +84,13 @@ def send_receipt(sender: Any, event: PurchaseRecorded, **kwargs: Any) -> tuple[U
         },
         reference=f"purchase:{event.purchase_id}",
     )
-    return message.id, event.order_ref
+    return queued, event.order_ref
 
 
-def deliver_receipt(queued: tuple[UUID, str], settle: bus.Settle) -> None:
-    message_id, order_ref = queued
+def deliver_receipt(intent: tuple[services.Queued, str], settle: bus.Settle) -> None:
+    queued, order_ref = intent
     _deliver(
-        message_id,
+        queued,
         settle,
         lambda message: ReceiptSent(
             client_id=str(message.client_id),
@@ -101,7 +102,9 @@ def deliver_receipt(queued: tuple[UUID, str], settle: bus.Settle) -> None:
     )
 
 
-def _deliver(message_id: UUID, settle: bus.Settle, announce: Callable[[Message], Event]) -> None:
+def _deliver(
+    queued: services.Queued, settle: bus.Settle, announce: Callable[[Message], Event]
+) -> None:
     """After the delivery's commit: send the message. That it was sent is published in the
     transaction that records it; a message cancelled by an erasure announces nothing."""
 
@@ -109,7 +112,11 @@ def _deliver(message_id: UUID, settle: bus.Settle, announce: Callable[[Message],
         sent = message.status == MessageStatus.SENT
         settle(message.status, *([announce(message)] if sent else []))
 
-    services.message_deliver(message_id=message_id, on_settled=settled)
+    services.message_deliver(
+        message_id=queued.message.id,
+        on_settled=settled,
+        claimed=queued.claimed,
+    )
 
 
 def erase_client(sender: Any, event: ClientErased, **kwargs: Any) -> None:

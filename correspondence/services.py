@@ -1,10 +1,12 @@
 """Every write of Correspondence. Each function is one transaction and raises `common.errors`
-types, except `message_deliver`: it sends outside every transaction, between two short ones, and
-re-raises a mail error (recorded first) for the caller to retry."""
+types, except `message_deliver`: it sends outside every transaction, after the one that claims the
+message and before the one that records the outcome, and re-raises a mail error (recorded first)
+for the caller to retry."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
@@ -91,6 +93,43 @@ def message_queue(
     A message already recorded is returned as it is: a retry sends the same email with the same
     Message-ID. For a client already erased the row is written cancelled, without personal data.
     """
+    return _record(client_id, recipient, template_key, context, reference, claim=False).message
+
+
+@dataclass(frozen=True)
+class Queued:
+    """A message recorded to be sent after commit, and whether this caller holds its claim (then
+    it sends it with `message_deliver(claimed=True)`)."""
+
+    message: Message
+    claimed: bool
+
+
+def message_queue_claimed(
+    *,
+    client_id: UUID,
+    recipient: str,
+    template_key: str,
+    context: Mapping[str, Any],
+    reference: str,
+) -> Queued:
+    """As `message_queue`, but a message recorded by this call for a client not erased is recorded
+    claimed for sending (`sending`, its first attempt): the caller, once its transaction has
+    committed, sends it with `message_deliver(claimed=True)`, which then has only the outcome to
+    record. One transaction fewer than claiming it after commit; a caller that dies before
+    sending leaves it `sending` until the claim lapses, as one that dies while sending does."""
+    return _record(client_id, recipient, template_key, context, reference, claim=True)
+
+
+def _record(
+    client_id: UUID,
+    recipient: str,
+    template_key: str,
+    context: Mapping[str, Any],
+    reference: str,
+    *,
+    claim: bool,
+) -> Queued:
     reference = reference.strip()
     subject, body = template_render(key=template_key, context=context)
     fields: dict[str, Any] = {
@@ -100,30 +139,48 @@ def message_queue(
         "body": body,
     }
     message = Message(template_key=template_key, reference=reference, **fields)
+    if claim:
+        message.status = MessageStatus.SENDING
+        message.sending_since = timezone.now()
+        message.attempts = 1
     full_clean_or_raise(message)
     with transaction.atomic(savepoint=False):  # nothing in it is caught: no savepoint needed
         if not plain_sql.insert_unless_taken(message):  # the (template, reference) index decided
-            return Message.objects.get(template_key=template_key, reference=reference)
+            taken = Message.objects.get(template_key=template_key, reference=reference)
+            return Queued(taken, claimed=False)
         if bus.client_erased(client_id=client_id):
             _cancel(message)
-    return message
+            return Queued(message, claimed=False)
+    return Queued(message, claimed=claim)
 
 
 def message_deliver(
-    *, message_id: UUID, on_settled: Callable[[Message], None] | None = None
+    *,
+    message_id: UUID,
+    on_settled: Callable[[Message], None] | None = None,
+    claimed: bool = False,
 ) -> Message:
     """Send a queued message, outside every transaction and lock, and record the outcome.
 
     Three steps: a short transaction claims the message (or cancels it when its client is erased:
-    nothing is sent); the send, bounded by EMAIL_TIMEOUT; a short transaction records it sent, or
-    failed with the error (which is then re-raised: a later call sends it again, with the same
-    Message-ID). `on_settled` runs inside the transaction that finds the message sent or cancelled
-    (also when it already was), so that what the caller records about it commits with it.
-    Returns the message; `sending` means another worker holds it and will settle it.
+    nothing is sent) — unless the caller holds the claim already (`claimed`: it recorded the
+    message with `message_queue_claimed`, in a transaction that has committed), when the message
+    and the erasure tombstone are read once more instead; the send, bounded by EMAIL_TIMEOUT; a
+    short transaction records it sent, or failed with the error (which is then re-raised: a later
+    call sends it again, with the same Message-ID). `on_settled` runs inside the transaction that
+    finds the message sent or cancelled (also when it already was), so that what the caller
+    records about it commits with it. Returns the message; `sending` means another worker holds
+    it and will settle it.
     """
-    message, claimed = _claim(message_id, on_settled)
-    if not claimed:
-        return message
+    if claimed:
+        message = plain_sql.get(Message, message_id)
+        # Erasure wins: one accepted since the claim's commit cancels the send.
+        if _erased(message):
+            return _record_outcome(message_id, None, on_settled, sent=False)
+    else:
+        message, claimed = _claim(message_id, on_settled)
+        if not claimed:
+            return message
     error = _send(message)
     return _record_outcome(message_id, error, on_settled)
 
@@ -179,17 +236,22 @@ SCRUBBED_FIELDS = ("recipient", "subject", "body", "erased")
 
 
 def _record_outcome(
-    message_id: UUID, error: OSError | None, on_settled: Callable[[Message], None] | None
+    message_id: UUID,
+    error: OSError | None,
+    on_settled: Callable[[Message], None] | None,
+    *,
+    sent: bool = True,
 ) -> Message:
+    """The send's outcome; `sent=False`: the claimed message was not sent (its client erased)."""
     with transaction.atomic():
         message = plain_sql.locked(Message, message_id)
         erased = _erased(message)  # while the send was in flight
         message.sending_since = None
-        if error is None:
+        if error is None and sent:
             message.status = MessageStatus.SENT
             message.sent_at = timezone.now()
             message.error = ""
-        elif erased:
+        elif erased or not sent:
             message.status = MessageStatus.CANCELLED
         else:
             message.status = MessageStatus.FAILED

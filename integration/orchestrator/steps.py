@@ -37,14 +37,19 @@ def open_account(context: StepContext) -> dict[str, Any]:
 
 def send_welcome_email(context: StepContext) -> dict[str, Any]:
     """Queue the welcome email; it is sent after the step's commit (`deliver_email`)."""
-    message = correspondence_services.message_queue(
+    queued = correspondence_services.message_queue_claimed(
         client_id=context.client_id,
         recipient=context.input["email"],
         template_key="welcome",
         context={"first_name": context.input["first_name"]},
         reference=str(context.process_id),
     )
-    return {"message_id": str(message.id)}
+    return _intent(queued)
+
+
+def _intent(queued: correspondence_services.Queued) -> dict[str, Any]:
+    """What `deliver_email` is handed after commit, in the same worker."""
+    return {"message_id": str(queued.message.id), "claimed": queued.claimed}
 
 
 def deliver_email(queued: dict[str, Any], settle: Callable[[str, dict[str, Any]], None]) -> None:
@@ -53,6 +58,7 @@ def deliver_email(queued: dict[str, Any], settle: Callable[[str, dict[str, Any]]
     correspondence_services.message_deliver(
         message_id=UUID(queued["message_id"]),
         on_settled=lambda message: settle(message.status, _sent(message)),
+        claimed=bool(queued.get("claimed")),
     )
 
 
@@ -95,7 +101,7 @@ def add_client_value(context: StepContext) -> dict[str, Any]:
 
 def send_receipt(context: StepContext) -> dict[str, Any]:
     contact = context.results["add_client_value"]
-    message = correspondence_services.message_queue(
+    queued = correspondence_services.message_queue_claimed(
         client_id=context.client_id,
         recipient=contact["email"],
         template_key="receipt",
@@ -107,7 +113,7 @@ def send_receipt(context: StepContext) -> dict[str, Any]:
         },
         reference=str(context.process_id),
     )
-    return {"message_id": str(message.id)}
+    return _intent(queued)
 
 
 def record_receipt(context: StepContext) -> dict[str, Any]:

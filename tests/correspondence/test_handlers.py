@@ -138,15 +138,17 @@ def test_send_welcome_email_queues_the_email_without_sending_it(mailoutbox: Outb
     event = client_state(ClientCreated, client_id, version=1)
     queued = handlers.send_welcome_email(sender=ClientCreated, event=event)
 
-    # then one queued message holds the rendered email, to the normalised address
+    # then one message holds the rendered email, to the normalised address, claimed for sending
+    # by this delivery (it sends it after commit without claiming it again)
     message = Message.objects.get()
-    assert queued == message.id
+    assert (queued.message.id, queued.claimed) == (message.id, True)
     assert (message.client_id, message.template_key, message.reference, message.status) == (
         client_id,
         "welcome",
         f"client:{client_id}",
-        MessageStatus.QUEUED,
+        MessageStatus.SENDING,
     )
+    assert message.attempts == 1
     assert (message.recipient, message.subject, message.body) == (
         "Ada@example.com",
         "Welcome to Ensemble, Ada",
@@ -162,11 +164,11 @@ def test_deliver_welcome_email_sends_it_once_and_settles_with_welcome_email_sent
     # given a queued welcome email
     client_id = uuid.uuid4()
     event = client_state(ClientCreated, client_id, version=1)
-    message_id = handlers.send_welcome_email(sender=ClientCreated, event=event)
+    queued = handlers.send_welcome_email(sender=ClientCreated, event=event)
     settle = Settle()
 
     # when it is delivered after commit
-    handlers.deliver_welcome_email(message_id, settle)
+    handlers.deliver_welcome_email(queued, settle)
 
     # then exactly the welcome email left, with the message's own Message-ID
     message = Message.objects.get()
@@ -202,12 +204,12 @@ def test_deliver_welcome_email_of_an_erased_client_sends_and_announces_nothing(
     # given a queued welcome email whose client was erased before it left
     client_id = uuid.uuid4()
     event = client_state(ClientCreated, client_id, version=1)
-    message_id = handlers.send_welcome_email(sender=ClientCreated, event=event)
+    queued = handlers.send_welcome_email(sender=ClientCreated, event=event)
     handlers.erase_client(sender=ClientErased, event=ClientErased(client_id=str(client_id)))
     settle = Settle()
 
     # when it is delivered after commit
-    handlers.deliver_welcome_email(message_id, settle)
+    handlers.deliver_welcome_email(queued, settle)
 
     # then nothing leaves, and the bus is told it was cancelled, with no event
     assert mailoutbox == []
@@ -240,14 +242,14 @@ def test_send_receipt_queues_the_receipt_to_the_recipient_without_sending_it(
     event = purchase_recorded(recipient.client_id, purchase_id)
     queued = handlers.send_receipt(sender=PurchaseRecorded, event=event)
 
-    # then one queued message holds the rendered receipt, to the recipient
+    # then one message holds the rendered receipt, to the recipient, claimed for sending
     message = Message.objects.get()
-    assert queued == (message.id, "ORD-00001")
+    assert (queued[0].message.id, queued[0].claimed, queued[1]) == (message.id, True, "ORD-00001")
     assert (message.client_id, message.template_key, message.reference, message.status) == (
         recipient.client_id,
         "receipt",
         f"purchase:{purchase_id}",
-        MessageStatus.QUEUED,
+        MessageStatus.SENDING,
     )
     assert (message.recipient, message.subject, message.body) == (
         "ada@example.com",

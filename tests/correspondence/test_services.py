@@ -17,6 +17,7 @@ from correspondence.services import (
     message_deliver,
     message_erase_client,
     message_queue,
+    message_queue_claimed,
     template_render,
 )
 from integration.models import ErasedClientId
@@ -307,6 +308,101 @@ def test_message_deliver_to_an_erased_client_cancels_and_scrubs_it_and_sends_not
     stored = Message.objects.get()
     assert scrubbed(stored) == (MessageStatus.CANCELLED, ERASED_RECIPIENT, "", "", "", True)
     assert (stored.attempts, stored.sent_at) == (0, None)
+    assert settled == [MessageStatus.CANCELLED]
+
+
+def queue_welcome_claimed(**overrides: Any) -> services.Queued:
+    arguments: dict[str, Any] = {
+        "client_id": uuid.uuid4(),
+        "recipient": "ada@example.com",
+        "template_key": "welcome",
+        "context": {"first_name": "Ada"},
+        "reference": "process-1",
+        **overrides,
+    }
+    return message_queue_claimed(**arguments)
+
+
+def test_a_message_queued_claimed_is_sent_by_its_caller_without_a_second_claim(
+    mailoutbox: list[mail.EmailMessage],
+) -> None:
+    # given a welcome recorded claimed for sending, its first attempt
+    queued = queue_welcome_claimed()
+    assert queued.claimed is True
+    stored = Message.objects.get()
+    assert (stored.status, stored.attempts) == (MessageStatus.SENDING, 1)
+    assert stored.sending_since is not None
+    settled: list[str] = []
+
+    # when its caller sends it after commit
+    message = message_deliver(
+        message_id=queued.message.id, claimed=True, on_settled=lambda m: settled.append(m.status)
+    )
+
+    # then it left once, and is recorded sent at its first attempt
+    assert [email.message()["Message-ID"] for email in mailoutbox] == [stored.message_id_header]
+    assert (message.status, message.attempts, message.sending_since) == (
+        MessageStatus.SENT,
+        1,
+        None,
+    )
+    assert settled == [MessageStatus.SENT]
+
+
+def test_a_message_queued_claimed_twice_is_claimed_once(
+    mailoutbox: list[mail.EmailMessage],
+) -> None:
+    # given a welcome recorded claimed by a first copy of the step
+    first = queue_welcome_claimed()
+
+    # when a second copy records the same intent
+    second = queue_welcome_claimed()
+
+    # then it finds the message, without the claim: the first copy holds it
+    assert (second.message.id, second.claimed) == (first.message.id, False)
+    again = message_deliver(message_id=second.message.id)
+    assert (again.status, mailoutbox) == (MessageStatus.SENDING, [])
+
+
+def test_a_message_queued_claimed_for_an_erased_client_is_cancelled_unclaimed() -> None:
+    client_id = uuid.uuid4()
+    ErasedClientId.objects.create(client_id=client_id)
+
+    queued = queue_welcome_claimed(client_id=client_id)
+
+    assert queued.claimed is False
+    assert scrubbed(Message.objects.get()) == (
+        MessageStatus.CANCELLED,
+        ERASED_RECIPIENT,
+        "",
+        "",
+        "",
+        True,
+    )
+
+
+@pytest.mark.parametrize("erasure", ["accepted", "reached correspondence"])
+def test_an_erasure_after_the_claim_cancels_the_send(
+    erasure: str, mailoutbox: list[mail.EmailMessage]
+) -> None:
+    # given a welcome recorded claimed, and then the client's erasure (its tombstone, or the
+    # scrub of correspondence's messages)
+    queued = queue_welcome_claimed()
+    if erasure == "accepted":
+        ErasedClientId.objects.create(client_id=queued.message.client_id)
+    else:
+        message_erase_client(client_id=queued.message.client_id)
+    settled: list[str] = []
+
+    # when its caller would send it
+    message = message_deliver(
+        message_id=queued.message.id, claimed=True, on_settled=lambda m: settled.append(m.status)
+    )
+
+    # then nothing left, and the row is cancelled without personal data
+    assert mailoutbox == []
+    assert scrubbed(message) == (MessageStatus.CANCELLED, ERASED_RECIPIENT, "", "", "", True)
+    assert scrubbed(Message.objects.get()) == scrubbed(message)
     assert settled == [MessageStatus.CANCELLED]
 
 

@@ -836,14 +836,16 @@ def test_an_erasure_accepted_between_the_intent_and_the_send_cancels_it(
     # given the client's erasure is accepted just after correspondence queued the welcome
     process = register()
     delivery = deliver_until(WELCOME)
-    queue = correspondence_services.message_queue
+    queue = correspondence_services.message_queue_claimed
 
-    def queue_then_erasure_accepted(**kwargs: Any) -> Message:
-        message = queue(**kwargs)
-        ErasedClientId.objects.create(client_id=message.client_id)
-        return message
+    def queue_then_erasure_accepted(**kwargs: Any) -> correspondence_services.Queued:
+        queued = queue(**kwargs)
+        ErasedClientId.objects.create(client_id=queued.message.client_id)
+        return queued
 
-    monkeypatch.setattr(correspondence_services, "message_queue", queue_then_erasure_accepted)
+    monkeypatch.setattr(
+        correspondence_services, "message_queue_claimed", queue_then_erasure_accepted
+    )
 
     # when the delivery runs
     assert bus.deliver(delivery_id=delivery.id) == "done"

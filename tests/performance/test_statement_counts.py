@@ -26,10 +26,10 @@ DETAILS = {"orchestration": 1, "choreography": 3}
 LOOKUP_ANSWER = {"crm": 2, "sales": 1}  # each component's side of an orchestrated details
 STEP_CREATE_CLIENT = 12  # the client's version goes in with the trace's numbering UPDATE
 STEP_OPEN_ACCOUNT = 11
-STEP_SEND_WELCOME_EMAIL = (
-    26  # three transactions: the intent; the claim; the outcome, step done, next
-)
-DELIVERY_SEND_WELCOME_EMAIL = 28  # the intent; the claim; the outcome, one trace write, settle
+# two transactions: the intent, the message claimed with it; the outcome, step done, next (and
+# between them, the message and the erasure tombstone read again)
+STEP_SEND_WELCOME_EMAIL = 23
+DELIVERY_SEND_WELCOME_EMAIL = 25  # the intent and claim; the outcome, one trace write, settle
 DELIVERY_CREATE_CLIENT = 15  # the event's erasure and switches: one read; the version: the bump
 
 
