@@ -147,6 +147,12 @@ def _database(env: Mapping[str, str], var_dir: Path) -> dict[str, Any]:
             },
             "connect_timeout": CONNECT_TIMEOUT,
             "options": _session_timeouts(env),
+            # Statements prepared on each connection once run five times (psycopg's default,
+            # which Django turns off for the sake of external poolers; ours is in process):
+            # PostgreSQL then skips parsing and planning the hot paths' statements. PostgreSQL's
+            # CPU per orchestrated registration went from 12.6-17.6 to 8.8-10.4 ms.
+            "server_side_binding": True,
+            "prepare_threshold": 5,
         }
     config["ATOMIC_REQUESTS"] = False
     return config

@@ -34,6 +34,8 @@ def test_postgresql_sessions_and_the_pool_have_timeouts() -> None:
         "connect_timeout": 2,
         "options": "-c lock_timeout=5000 -c statement_timeout=30000 "
         "-c idle_in_transaction_session_timeout=60000",
+        "server_side_binding": True,
+        "prepare_threshold": 5,
     }
 
 
