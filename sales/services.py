@@ -84,16 +84,15 @@ def customer_replica_apply(
 def communication_replica_add(
     *, communication_id: UUID, client_id: UUID, channel: str, subject: str, occurred_at: datetime
 ) -> CommunicationReplica:
-    with transaction.atomic():
-        replica, _ = CommunicationReplica.objects.update_or_create(
-            id=communication_id,
-            defaults={
-                "client_id": client_id,
-                "channel": channel,
-                "subject": subject[:255],
-                "occurred_at": occurred_at,
-            },
-        )
+    """Copy a communication, or bring the copy already held (a replayed event) to these values."""
+    replica = CommunicationReplica(
+        id=communication_id,
+        client_id=client_id,
+        channel=channel,
+        subject=subject[:255],
+        occurred_at=occurred_at,
+    )
+    plain_sql.upsert(replica)
     return replica
 
 

@@ -3,9 +3,11 @@ purchases they write in sales and the events they publish."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -159,6 +161,31 @@ def test_replicate_communication_copies_the_communication() -> None:
     )
     assert replica.occurred_at == datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
     assert published() == []
+
+
+def test_replicate_communication_replayed_keeps_one_copy_with_the_latest_values(
+    django_assert_num_queries: Any,
+) -> None:
+    # given a communication already copied
+    communication_id, client_id = uuid.uuid4(), uuid.uuid4()
+    first = CommunicationRecorded(
+        client_id=str(client_id),
+        communication_id=str(communication_id),
+        channel="email",
+        subject="Welcome",
+        occurred_at=PURCHASED_AT,
+    )
+    handlers.replicate_communication(sender=CommunicationRecorded, event=first)
+
+    # when the event comes again, its subject longer than a replica holds
+    again = dataclasses.replace(first, subject="x" * 300)
+    with django_assert_num_queries(1):  # one upsert: no savepoint, no read first
+        handlers.replicate_communication(sender=CommunicationRecorded, event=again)
+
+    # then the one copy holds what it says, cut to the column's size
+    assert list(CommunicationReplica.objects.values_list("id", "subject")) == [
+        (communication_id, "x" * 255)
+    ]
 
 
 # --- record_purchase -----------------------------------------------------------------------------
