@@ -137,16 +137,22 @@ def test_replicate_client_ignores_a_stale_client_updated() -> None:
 # --- replicate_communication ---------------------------------------------------------------------
 
 
-def test_replicate_communication_copies_the_communication() -> None:
-    # given a communication crm recorded
-    communication_id, client_id = uuid.uuid4(), uuid.uuid4()
-    event = CommunicationRecorded(
+def communication_recorded(
+    communication_id: uuid.UUID, client_id: uuid.UUID, subject: str
+) -> CommunicationRecorded:
+    return CommunicationRecorded(
         client_id=str(client_id),
         communication_id=str(communication_id),
         channel="email",
-        subject="Welcome to Ensemble, Ada",
+        subject=subject,
         occurred_at=PURCHASED_AT,
     )
+
+
+def test_replicate_communication_copies_the_communication() -> None:
+    # given a communication crm recorded
+    communication_id, client_id = uuid.uuid4(), uuid.uuid4()
+    event = communication_recorded(communication_id, client_id, "Welcome to Ensemble, Ada")
 
     # when sales handles it
     handlers.replicate_communication(sender=CommunicationRecorded, event=event)
@@ -168,13 +174,7 @@ def test_replicate_communication_replayed_keeps_one_copy_with_the_latest_values(
 ) -> None:
     # given a communication already copied
     communication_id, client_id = uuid.uuid4(), uuid.uuid4()
-    first = CommunicationRecorded(
-        client_id=str(client_id),
-        communication_id=str(communication_id),
-        channel="email",
-        subject="Welcome",
-        occurred_at=PURCHASED_AT,
-    )
+    first = communication_recorded(communication_id, client_id, "Welcome")
     handlers.replicate_communication(sender=CommunicationRecorded, event=first)
 
     # when the event comes again, its subject longer than a replica holds
