@@ -65,11 +65,30 @@ def columns(model: type[models.Model], alias: str) -> str:
 def instance(model: type[M], values: Sequence[Any]) -> M:
     """A model instance from a row's values for `columns(model, …)`, converted as the ORM
     converts them (JSON decoded, UUIDs and timestamps parsed on SQLite)."""
+    names, converting = _row_plan(model, connection.vendor)
+    if len(values) != len(names):
+        raise ValueError(f"{model.__name__} has {len(names)} columns, not {len(values)}")
+    python = list(values)
+    for index, column, converters in converting:
+        value = python[index]
+        for converter in converters:
+            value = converter(value, column, connection)
+        python[index] = value
+    return model.from_db(connection.alias, names, python)
+
+
+@functools.cache
+def _row_plan(model: type[models.Model], vendor: str) -> tuple[list[str], list[Any]]:
+    """The model's attribute names in column order, and the columns that need converting
+    (index, column, converters): most need none, and looking that up per value cost more than
+    building the instance."""
     fields = model._meta.concrete_fields
-    if len(values) != len(fields):
-        raise ValueError(f"{model.__name__} has {len(fields)} columns, not {len(values)}")
-    python = [orm_value(field, value) for field, value in zip(fields, values, strict=True)]
-    return model.from_db(connection.alias, [field.attname for field in fields], python)
+    converting = []
+    for index, field in enumerate(fields):
+        column, converters = _converters(field, vendor)
+        if converters:
+            converting.append((index, column, converters))
+    return [field.attname for field in fields], converting
 
 
 def orm_value(field: Any, value: Any) -> Any:
