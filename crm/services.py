@@ -129,14 +129,17 @@ def client_add_purchase_value(*, client_id: UUID, total: Decimal, currency: str)
     """
     amount = positive_amount(total)
     code = normalise_currency(currency)
-    with transaction.atomic():
-        client = _locked_client(client_id)
-        previous = Decimal(client.lifetime_values.get(code, "0"))
-        client.lifetime_values = {**client.lifetime_values, code: str(previous + amount)}
-        client.purchase_count += 1
-        _bump_version(client)
-        client.save(update_fields=["lifetime_values", "purchase_count", "version", "updated_at"])
-    return client
+    with transaction.atomic(savepoint=False):  # as in communication_record: no savepoint
+        client = _locked_client_if_known(client_id)
+        if client is not None:
+            previous = Decimal(client.lifetime_values.get(code, "0"))
+            client.lifetime_values = {**client.lifetime_values, code: str(previous + amount)}
+            client.purchase_count += 1
+            _bump_version(client)
+            fields = ["lifetime_values", "purchase_count", "version", "updated_at"]
+            plain_sql.update(client, fields)
+            return client
+    raise _not_found(client_id)
 
 
 def communication_record(
@@ -158,17 +161,21 @@ def communication_record(
     }
     draft = Communication(client_id=client_id, reference=reference, **fields)
     full_clean_or_raise(draft, exclude=["client"])  # the client is checked under its lock below
-    with transaction.atomic():
-        client = _locked_client(client_id)
-        communication = Communication(client=client, reference=reference, **fields)
-        if reference and not plain_sql.insert_unless_taken(communication):
-            # Recorded before: the (client, reference) index decided.
-            return Communication.objects.get(client=client, reference=reference)
-        if not reference:
-            communication.save(force_insert=True)
-        _bump_version(client)
-        client.save(update_fields=["version", "updated_at"])
-    return communication
+    # No savepoint: an unknown client is refused after the block, which leaves a caller's
+    # transaction usable; nothing inside raises but a database error.
+    with transaction.atomic(savepoint=False):
+        client = _locked_client_if_known(client_id)
+        if client is not None:
+            communication = Communication(client=client, reference=reference, **fields)
+            if reference and not plain_sql.insert_unless_taken(communication):
+                # Recorded before: the (client, reference) index decided.
+                return Communication.objects.get(client=client, reference=reference)
+            if not reference:
+                communication.save(force_insert=True)
+            _bump_version(client)
+            plain_sql.update(client, ["version", "updated_at"])
+            return communication
+    raise _not_found(client_id)
 
 
 def client_erase(*, client_id: UUID) -> None:
@@ -182,11 +189,22 @@ def client_erase(*, client_id: UUID) -> None:
 
 
 def _locked_client(client_id: UUID) -> Client:
-    # select_for_update is a no-op on SQLite, whose IMMEDIATE transactions serialise writers.
-    client = Client.objects.select_for_update().filter(id=client_id).first()
+    client = _locked_client_if_known(client_id)
     if client is None:
-        raise NotFound("Client not found.", extra={"client_id": str(client_id)})
+        raise _not_found(client_id)
     return client
+
+
+def _locked_client_if_known(client_id: UUID) -> Client | None:
+    # No lock on SQLite, whose IMMEDIATE transactions serialise writers.
+    try:
+        return plain_sql.locked(Client, client_id)
+    except Client.DoesNotExist:
+        return None
+
+
+def _not_found(client_id: UUID) -> NotFound:
+    return NotFound("Client not found.", extra={"client_id": str(client_id)})
 
 
 def _bump_version(client: Client) -> None:

@@ -30,6 +30,7 @@ STEP_OPEN_ACCOUNT = 11
 # between them, the message and the erasure tombstone read again)
 STEP_SEND_WELCOME_EMAIL = 23
 DELIVERY_SEND_WELCOME_EMAIL = 25  # the intent and claim; the outcome, one trace write, settle
+STEP_RECORD_WELCOME_EMAIL = 14  # the client locked and bumped in the step's transaction
 DELIVERY_CREATE_CLIENT = 15  # the event's erasure and switches: one read; the version: the bump
 
 
@@ -134,18 +135,28 @@ def test_an_orchestrated_step(shop: Shop, django_assert_num_queries: Callable[..
         assert engine.step_execute(step_id=step.id) == "done"
 
 
-def test_an_orchestrated_step_that_sends_an_email(
-    shop: Shop, django_assert_num_queries: Callable[..., Any]
-) -> None:
+def step_reached(shop: Shop, name: str) -> Step:
+    """A new registration's step `name`, the steps before it carried out."""
     registered(shop, "orchestration")
-    create = Step.objects.filter(name="create_client").order_by("created_at").last()
-    assert create is not None
-    for name in ("create_client", "open_account"):
-        earlier = Step.objects.get(process=create.process_id, name=name)
-        assert engine.step_execute(step_id=earlier.id) == "done"
-    step = Step.objects.get(process=create.process_id, name="send_welcome_email")
+    process_id = Step.objects.filter(name="create_client").latest("created_at").process_id
+    while (step := Step.objects.filter(process=process_id).latest("position")).name != name:
+        assert engine.step_execute(step_id=step.id) == "done"
+    return step
 
-    with django_assert_num_queries(STEP_SEND_WELCOME_EMAIL):
+
+@pytest.mark.parametrize(
+    ("name", "statements"),
+    [
+        ("send_welcome_email", STEP_SEND_WELCOME_EMAIL),
+        ("record_welcome_email", STEP_RECORD_WELCOME_EMAIL),
+    ],
+)
+def test_the_orchestrated_steps_of_the_email(
+    name: str, statements: int, shop: Shop, django_assert_num_queries: Callable[..., Any]
+) -> None:
+    step = step_reached(shop, name)
+
+    with django_assert_num_queries(statements):
         assert engine.step_execute(step_id=step.id) == "done"
 
 
