@@ -38,16 +38,20 @@ WELCOME_BODY = (
 )
 
 
-def queue_welcome(**overrides: Any) -> Message:
-    arguments: dict[str, Any] = {
+def welcome_arguments(**overrides: Any) -> dict[str, Any]:
+    """The arguments that queue a welcome for a new client."""
+    return {
         "client_id": uuid.uuid4(),
         "recipient": "ada@example.com",
         "template_key": "welcome",
         "context": {"first_name": "Ada"},
         "reference": "process-1",
+        **overrides,
     }
-    arguments.update(overrides)
-    return message_queue(**arguments)
+
+
+def queue_welcome(**overrides: Any) -> Message:
+    return message_queue(**welcome_arguments(**overrides))
 
 
 def scrubbed(message: Message) -> tuple[Any, ...]:
@@ -312,15 +316,7 @@ def test_message_deliver_to_an_erased_client_cancels_and_scrubs_it_and_sends_not
 
 
 def queue_welcome_claimed(**overrides: Any) -> services.Queued:
-    arguments: dict[str, Any] = {
-        "client_id": uuid.uuid4(),
-        "recipient": "ada@example.com",
-        "template_key": "welcome",
-        "context": {"first_name": "Ada"},
-        "reference": "process-1",
-        **overrides,
-    }
-    return message_queue_claimed(**arguments)
+    return message_queue_claimed(**welcome_arguments(**overrides))
 
 
 def test_a_message_queued_claimed_is_sent_by_its_caller_without_a_second_claim(
