@@ -27,7 +27,7 @@ from typing import Any
 from uuid import UUID
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
@@ -466,40 +466,78 @@ def _settle_delivery(delivery: Delivery, status: str, trace_status: str) -> None
     delivery.status = status
     delivery.done_at = timezone.now()
     delivery.next_attempt_at = None
-    plain_sql.update(delivery, ["status", "done_at", "next_attempt_at"])
-    if delivery.process_id:
-        trace_record(
-            process_id=delivery.process_id,
-            component=delivery.component,
-            name=delivery.event.name,
-            kind=TraceKind.DELIVERY,
-            status=trace_status,
-            attempt=delivery.attempts + 1,
-            detail={"listener": delivery.listener},
-        )
-        settle(delivery.process_id)
+    if not delivery.process_id:
+        plain_sql.update(delivery, ["status", "done_at", "next_attempt_at"])
+        return
+    # The process row is locked first, so that "is anything else left open?" is asked of what
+    # the process's other deliveries committed before this one got the lock; asked with the
+    # update that settles this one: one statement where two were.
+    process = lock_process(delivery.process_id)
+    others_open = _settled_others_open(delivery)
+    trace_record(
+        process_id=delivery.process_id,
+        component=delivery.component,
+        name=delivery.event.name,
+        kind=TraceKind.DELIVERY,
+        status=trace_status,
+        attempt=delivery.attempts + 1,
+        detail={"listener": delivery.listener},
+    )
+    _process_settle(process, open_left=lambda: others_open)
+
+
+def _open_statuses() -> str:
+    return ", ".join(f"'{status!s}'" for status in OPEN)  # our own constants, not input
 
 
 @functools.cache
 def _open_delivery_sql() -> str:
     table = connection.ops.quote_name(Delivery._meta.db_table)
-    statuses = ", ".join(f"'{status!s}'" for status in OPEN)  # our own constants, not input
-    return f"SELECT 1 FROM {table} WHERE process_id = %s AND status IN ({statuses}) LIMIT 1"
+    return f"SELECT 1 FROM {table} WHERE process_id = %s AND status IN ({_open_statuses()}) LIMIT 1"
+
+
+@functools.cache
+def _settled_sql() -> str:
+    table = connection.ops.quote_name(Delivery._meta.db_table)
+    return (
+        f"UPDATE {table} SET status = %s, done_at = %s, next_attempt_at = NULL WHERE id = %s"
+        f" RETURNING EXISTS (SELECT 1 FROM {table} other WHERE other.process_id = %s"
+        f" AND other.status IN ({_open_statuses()}) AND other.id <> %s)"
+    )
+
+
+def _settled_others_open(delivery: Delivery) -> bool:
+    """Write the delivery's outcome; whether another delivery of its process is still open
+    (asked under the process row's lock: a later statement sees what was committed before)."""
+    key = plain_sql.bound(Delivery, "id", delivery.pk)
+    process = plain_sql.bound(Delivery, "process", delivery.process_id)
+    done_at = plain_sql.bound(Delivery, "done_at", delivery.done_at)
+    row = plain_sql.fetch_one(_settled_sql(), [delivery.status, done_at, key, process, key])
+    if row is None:
+        raise DatabaseError(f"Delivery {delivery.pk} is gone: nothing was updated")
+    return bool(row[0])
 
 
 def settle(process_id: UUID) -> None:
-    """A delivery settled: under the process row's lock, complete the process when nothing is
-    left to deliver for its correlation id (fail it when something is left dead)."""
+    """Something of a process was delivered or dropped: under the process row's lock, complete
+    it when nothing is left to deliver for its correlation id (fail it when something is left
+    dead)."""
     process = lock_process(process_id)
+    key = plain_sql.bound(Process, "id", process_id)
+    _process_settle(process, open_left=lambda: plain_sql.fetch_one(_open_delivery_sql(), [key]))
+
+
+def _process_settle(process: Process, *, open_left: Callable[[], Any]) -> None:
+    """The process (locked) after a delivery settled: woken while `open_left()`, else done."""
     if process.mode != IntegrationMode.CHOREOGRAPHY:
         return
     if process.status not in (ProcessStatus.RUNNING, ProcessStatus.STUCK):
         return
-    if plain_sql.fetch_one(_open_delivery_sql(), [plain_sql.bound(Process, "id", process_id)]):
+    if open_left():
         lifecycle.process_wake(process=process)
         return
     dead = (
-        Delivery.objects.filter(process_id=process_id, status=DeliveryStatus.DEAD)
+        Delivery.objects.filter(process_id=process.id, status=DeliveryStatus.DEAD)
         .values_list("listener", flat=True)
         .first()
     )

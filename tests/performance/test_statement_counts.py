@@ -29,9 +29,9 @@ STEP_OPEN_ACCOUNT = 11
 # two transactions: the intent, the message claimed with it; the outcome, step done, next (and
 # between them, the message and the erasure tombstone read again)
 STEP_SEND_WELCOME_EMAIL = 23
-DELIVERY_SEND_WELCOME_EMAIL = 25  # the intent and claim; the outcome, one trace write, settle
+DELIVERY_SEND_WELCOME_EMAIL = 24  # the intent and claim; the outcome, one trace write, settle
 STEP_RECORD_WELCOME_EMAIL = 14  # the client locked and bumped in the step's transaction
-DELIVERY_CREATE_CLIENT = 15  # the event's erasure and switches: one read; the version: the bump
+DELIVERY_CREATE_CLIENT = 14  # the event's erasure and switches: one read; the version: the bump
 
 
 @pytest.fixture(autouse=True)
