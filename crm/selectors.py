@@ -33,6 +33,11 @@ def client_get_by_email(*, email: str) -> Client | None:
 _ID_BY_EMAIL_SQL = f"SELECT id FROM {Client._meta.db_table} WHERE email = %s"
 
 
+# The same probe as a condition another statement embeds (one parameter: the normalised address):
+# a registration claims its email in the gateway's registry unless crm holds it, in one INSERT.
+EMAIL_HELD_SQL = f"EXISTS (SELECT 1 FROM {Client._meta.db_table} WHERE email = %s)"
+
+
 def client_id_by_email(*, email: str) -> UUID | None:
     """The id of the client holding this address (by its unique index), or None."""
     row = plain_sql.fetch_one(_ID_BY_EMAIL_SQL, [normalise_email(email)])

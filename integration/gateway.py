@@ -132,15 +132,23 @@ def _email_taken(email: str, client_id: UUID) -> Conflict:
     )
 
 
-def registry_add(*, client_id: UUID, email: str, process: Process | None = None) -> None:
+def registry_add(
+    *, client_id: UUID, email: str, process: Process | None = None, unless_crm_holds: bool = False
+) -> None:
     """Claim an email for a client. One INSERT … ON CONFLICT DO NOTHING decides (a concurrent
     claim of the same email waits on the unique index for the first one's transaction): taken,
-    it is a 409 naming the owner, and the caller's transaction undoes what it wrote."""
-    if not _registry_insert(client_id=client_id, email=email, process=process):
+    it is a 409 naming the owner, and the caller's transaction undoes what it wrote.
+    `unless_crm_holds`: also refused while crm holds the address under another client (until an
+    email change reaches it), asked in the same statement."""
+    if not _registry_insert(
+        client_id=client_id, email=email, process=process, unless_crm_holds=unless_crm_holds
+    ):
         raise _email_taken(email, _owner_of(email) or client_id)
 
 
-def _registry_insert(*, client_id: UUID, email: str, process: Process | None) -> bool:
+def _registry_insert(
+    *, client_id: UUID, email: str, process: Process | None, unless_crm_holds: bool
+) -> bool:
     meta = RegisteredEmail._meta
     fields = {field.attname: field for field in meta.concrete_fields}
     values = [
@@ -149,11 +157,13 @@ def _registry_insert(*, client_id: UUID, email: str, process: Process | None) ->
         fields["process_id"].get_db_prep_value(process.pk if process else None, connection),
         fields["registered_at"].get_db_prep_value(timezone.now(), connection),
     ]
+    # A SELECT with a WHERE clause: SQLite reads an upsert's SELECT without one ambiguously.
+    condition = f"NOT {crm_selectors.EMAIL_HELD_SQL}" if unless_crm_holds else "1 = 1"
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {meta.db_table} (email, client_id, process_id, registered_at) "
-            "VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING 1",
-            values,
+            f"SELECT %s, %s, %s, %s WHERE {condition} ON CONFLICT DO NOTHING RETURNING 1",
+            [*values, email] if unless_crm_holds else values,
         )
         return cursor.fetchone() is not None
 
@@ -195,11 +205,6 @@ def client_register(
     initiator: Initiator,
 ) -> Process:
     email = normalise_email(email)
-    # crm may hold the email under another client until an email change reaches it; the
-    # registry itself is claimed below, where its unique index decides.
-    held = crm_selectors.client_id_by_email(email=email)
-    if held is not None:
-        raise _email_taken(email, held)
     profile = {
         "email": email,
         "first_name": first_name,
@@ -212,7 +217,10 @@ def client_register(
     process = _start(
         kind=ProcessKind.CLIENT_REGISTRATION, client_id=client_id, data=profile, initiator=initiator
     )
-    registry_add(client_id=client_id, email=email, process=process)
+    # Claimed after the process is written, where the registry's unique index decides; crm may
+    # still hold the address under another client until an email change reaches it. Refused,
+    # the transaction undoes the process.
+    registry_add(client_id=client_id, email=email, process=process, unless_crm_holds=True)
     return process
 
 
