@@ -123,7 +123,7 @@ def insert_all(instances: Sequence[models.Model], *, rows_per_statement: int = 1
     for start in range(0, len(instances), rows_per_statement):
         chunk = instances[start : start + rows_per_statement]
         values = [
-            field.get_db_prep_save(field.pre_save(instance, add=True), connection)
+            field.get_db_prep_save(_value_to_insert(field, instance), connection)
             for instance in chunk
             for field in fields
         ]
@@ -136,6 +136,17 @@ def insert_all(instances: Sequence[models.Model], *, rows_per_statement: int = 1
         if instance.pk is not None:
             instance._state.adding = False
             instance._state.db = connection.alias
+
+
+def _value_to_insert(field: Any, instance: models.Model) -> Any:
+    """As the ORM inserts it, but a creation time already given is kept: an instance written
+    some moments after it was begun (a process, at the end of its first trace batch) keeps when
+    it began."""
+    if getattr(field, "auto_now_add", False):
+        given = getattr(instance, field.attname)
+        if given is not None:
+            return given
+    return field.pre_save(instance, add=True)
 
 
 def insert_unless_taken(instance: models.Model) -> bool:

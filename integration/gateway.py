@@ -34,7 +34,7 @@ from integration.choreography import replicas
 from integration.choreography import start as choreography_start
 from integration.core import lifecycle, modes
 from integration.core.details import ReplicaBehind
-from integration.core.trace import trace_batch
+from integration.core.trace import process_insert, trace_batch
 from integration.models import (
     ApiToken,
     ErasedClientId,
@@ -107,8 +107,8 @@ def _start(*, kind: str, client_id: UUID, data: dict[str, Any], initiator: Initi
         initiator_token=initiator.token,
         initiator_user=initiator.user if initiator.user is not None else None,
     )
-    plain_sql.insert_all([process])
     with correlation.bound(process.id), trace_batch():
+        process_insert(process)  # written when the batch ends, numbered with its first entries
         lifecycle.process_started(process=process)
         STARTERS[mode](process)
     return process

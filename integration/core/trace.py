@@ -3,7 +3,8 @@
 Writing entries bumps the process's `trace_count` with one UPDATE … RETURNING: that numbers them
 (`seq`), and the UPDATE holds the process row's lock until the transaction ends, so that entries
 of one process are numbered without gaps and the completion check that follows sees every settled
-piece of work.
+piece of work. A process begun inside a batch (every process is) is written when the batch ends,
+its count already at its first entries: one INSERT, no bump.
 """
 
 from __future__ import annotations
@@ -41,6 +42,10 @@ _batch: ContextVar[list[TraceEntry] | None] = ContextVar("trace_batch", default=
 _fields: ContextVar[dict[UUID, dict[str, Any]] | None] = ContextVar(
     "trace_batch_fields", default=None
 )
+# Processes begun inside the batch: each is written when the batch ends, with its entries'
+# numbering and the fields set meanwhile, where an UPDATE would otherwise follow its INSERT
+# (nothing outside the transaction can see it before it commits anyway).
+_new: ContextVar[dict[UUID, Process] | None] = ContextVar("trace_batch_new", default=None)
 # The process fields a batch may set with its bump (their columns are their names).
 BUMPED_FIELDS = ("current_step", "client_version")
 
@@ -90,14 +95,31 @@ def trace_batch() -> Iterator[None]:
     if _batch.get() is not None:
         yield
         return
-    token, fields_token = _batch.set([]), _fields.set({})
+    tokens = _batch.set([]), _fields.set({}), _new.set({})
     try:
         yield
-        entries, fields = _batch.get() or [], _fields.get() or {}
+        entries, fields, new = _batch.get() or [], _fields.get() or {}, _new.get() or {}
     finally:
-        _batch.reset(token)
-        _fields.reset(fields_token)
-    _write(entries, fields)
+        _batch.reset(tokens[0])
+        _fields.reset(tokens[1])
+        _new.reset(tokens[2])
+    _write(entries, fields, new)
+
+
+def process_insert(process: Process) -> None:
+    """Write a new process: inside a batch, when the batch ends, numbered with its first
+    entries (one INSERT, no bump); outside, now. Until then `lock_process` gives this instance
+    and status moves are made on it: the row is written as they leave it."""
+    pending = _new.get()
+    if pending is None:
+        plain_sql.insert_all([process])
+        return
+    process.started_at = process.last_activity_at = timezone.now()
+    pending[UUID(str(process.id))] = process
+
+
+def _unwritten(process_id: UUID | str) -> Process | None:
+    return (_new.get() or {}).get(UUID(str(process_id)))
 
 
 def current_step_set(*, process_id: UUID | str, name: str) -> None:
@@ -120,21 +142,39 @@ def _process_set(process_id: UUID | str, field: str, value: Any) -> None:
         Process.objects.filter(pk=process_id).update(**{field: value})
 
 
-def _write(entries: list[TraceEntry], fields: dict[UUID, dict[str, Any]] | None = None) -> None:
+def _write(
+    entries: list[TraceEntry],
+    fields: dict[UUID, dict[str, Any]] | None = None,
+    new: dict[UUID, Process] | None = None,
+) -> None:
     fields = dict(fields or {})
     by_process: dict[UUID, list[TraceEntry]] = {}
     for entry in entries:
         # The id may come as a UUID or as its string (a correlation id): one process, one group.
         by_process.setdefault(UUID(str(entry.process_id)), []).append(entry)
+    for process_id, process in (new or {}).items():
+        own = by_process.get(process_id, [])
+        for field, value in fields.pop(process_id, {}).items():
+            setattr(process, field, value)
+        process.trace_count = len(own)
+        if own:
+            process.last_activity_at = own[-1].at
+        _number(own, last=len(own))
+    plain_sql.insert_all(list((new or {}).values()))
     for process_id, own in by_process.items():
-        last = _bump(process_id, len(own), own[-1].at, fields.pop(process_id, {}))
-        for offset, entry in enumerate(own):
-            entry.seq = last - len(own) + 1 + offset
+        if process_id not in (new or {}):
+            _number(own, last=_bump(process_id, len(own), own[-1].at, fields.pop(process_id, {})))
     for process_id, values in fields.items():  # set without a trace entry (not so today)
         Process.objects.filter(pk=process_id).update(**values)
     plain_sql.insert_all(entries)
     for process_id in by_process:
         signals.trace_written.send(sender=TraceEntry, process_id=process_id)
+
+
+def _number(entries: list[TraceEntry], *, last: int) -> None:
+    """Number a process's new entries up to `last`, its trace count after them."""
+    for offset, entry in enumerate(entries):
+        entry.seq = last - len(entries) + 1 + offset
 
 
 def _bump(process_id: UUID, count: int, now: datetime, values: dict[str, Any]) -> int:
@@ -174,6 +214,9 @@ def lock_process(process_id: UUID) -> Process:
     with the fields the current trace batch will write with its bump already set: what is read
     after a step or a delivery moved the client on (a webhook's `client_version`) is what this
     transaction commits. Read on every step and delivery: in plain SQL (common/plain_sql.py)."""
+    unwritten = _unwritten(process_id)
+    if unwritten is not None:  # begun in this batch: no other transaction can see it
+        return unwritten
     row = plain_sql.fetch_one(_lock_process_sql(), [plain_sql.bound(Process, "id", process_id)])
     if row is None:
         raise Process.DoesNotExist(f"no process {process_id}")
@@ -192,5 +235,6 @@ def process_move(*, process: Process, to: str) -> bool:
         raise IllegalMove(f"a {process.status} process cannot become {to}")
     process.status = to
     process.finished_at = timezone.now() if to in FINISHED else None
-    plain_sql.update(process, ["status", "finished_at"])
+    if _unwritten(process.id) is not process:  # else it is written so when its batch ends
+        plain_sql.update(process, ["status", "finished_at"])
     return True

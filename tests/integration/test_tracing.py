@@ -5,11 +5,21 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 from itertools import product
+from typing import Any
 
 import pytest
 from django.utils import timezone
 
-from integration.core.trace import ALLOWED_MOVES, IllegalMove, process_move, trace_record
+from integration.core.trace import (
+    ALLOWED_MOVES,
+    IllegalMove,
+    current_step_set,
+    lock_process,
+    process_insert,
+    process_move,
+    trace_batch,
+    trace_record,
+)
 from integration.models import Process, ProcessKind, ProcessStatus, TraceEntry
 from tests.integration.helpers import trace_of
 
@@ -226,3 +236,68 @@ def test_a_locked_process_stays_locked_until_the_transaction_ends() -> None:
         "running",
         {},
     )
+
+
+# --- a process begun inside a batch ---------------------------------------------------------------
+
+
+def a_new_process() -> Process:
+    return Process(
+        kind=ProcessKind.CLIENT_REGISTRATION, mode="orchestration", client_id=uuid.uuid4()
+    )
+
+
+def test_a_process_begun_in_a_batch_is_written_at_its_end_numbered_with_its_entries(
+    django_assert_num_queries: Any,
+) -> None:
+    process = a_new_process()
+
+    # the check inside, then the process and its entries: no bump
+    with django_assert_num_queries(3), trace_batch():
+        process_insert(process)
+        for name in ("started", "create_client"):
+            trace_record(
+                process_id=process.id,
+                component="integration",
+                name=name,
+                kind="action",
+                status="done",
+            )
+        current_step_set(process_id=process.id, name="create_client")
+        assert not Process.objects.filter(pk=process.id).exists()
+
+    written = Process.objects.get(pk=process.id)
+    entries = list(TraceEntry.objects.filter(process=process).order_by("seq"))
+    assert (written.trace_count, written.current_step, written.status) == (
+        2,
+        "create_client",
+        "running",
+    )
+    assert [(entry.seq, entry.name) for entry in entries] == [(1, "started"), (2, "create_client")]
+    # it keeps the moment it began: not later than its first entry
+    assert written.started_at <= entries[0].at
+    assert written.last_activity_at == entries[-1].at
+
+
+def test_a_process_begun_and_finished_in_one_batch_is_written_finished() -> None:
+    process = a_new_process()
+
+    with trace_batch():
+        process_insert(process)
+        trace_record(
+            process_id=process.id, component="integration", name="x", kind="action", status="s"
+        )
+        assert lock_process(process.id) is process  # nothing to lock: no one else can see it
+        assert process_move(process=process, to="completed") is True
+
+    written = Process.objects.get(pk=process.id)
+    assert (written.status, written.trace_count) == ("completed", 1)
+    assert written.finished_at == process.finished_at is not None
+
+
+def test_a_process_begun_outside_a_batch_is_written_at_once() -> None:
+    process = a_new_process()
+
+    process_insert(process)
+
+    assert Process.objects.filter(pk=process.id, trace_count=0).exists()
