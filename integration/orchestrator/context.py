@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -12,4 +13,4 @@ class StepContext:
     process_id: UUID
     client_id: UUID
     input: dict[str, Any]
-    results: dict[str, dict[str, Any]]
+    results: Mapping[str, dict[str, Any]]  # read only when a step asks

@@ -14,6 +14,7 @@ import functools
 import logging
 import random
 import traceback
+from collections.abc import Iterator, MutableMapping
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
@@ -48,6 +49,8 @@ from integration.orchestrator.definitions import AfterCommit, definition_for
 
 logger = logging.getLogger(__name__)
 
+Results = MutableMapping[str, dict[str, Any]]
+
 RUN_STEP_TASK = "integration.run_step"
 ACTIVE = (StepStatus.PENDING, StepStatus.SENT, StepStatus.WAITING)
 ORCHESTRATOR = "integration"
@@ -73,21 +76,51 @@ def process_begin(process: Process) -> None:
     _send_next(process, after=0, results={})
 
 
-def _context(process: Process, results: dict[str, dict[str, Any]]) -> StepContext:
+def _context(process: Process, results: Results) -> StepContext:
     return StepContext(
         process_id=process.id, client_id=process.client_id, input=process.input, results=results
     )
 
 
-def _results(process: Process) -> dict[str, dict[str, Any]]:
-    """What the process's steps done so far returned, by step name."""
-    key = plain_sql.bound(Step, "process", process.pk)
-    rows = plain_sql.fetch_all(_results_sql(), [key, StepStatus.DONE])
-    result = Step._meta.get_field("result")
-    return {name: plain_sql.orm_value(result, value) for name, value in rows}
+class StepResults(MutableMapping[str, dict[str, Any]]):
+    """What the process's steps done so far returned, by step name. Read from the database the
+    first time a result is asked for that this run has not set itself: most steps ask for none,
+    and the step that completes is known without asking."""
+
+    def __init__(self, process: Process) -> None:
+        self._process_id = process.pk
+        self._known: dict[str, dict[str, Any]] = {}
+        self._read = False
+
+    def _read_stored(self) -> dict[str, dict[str, Any]]:
+        if not self._read:
+            self._read = True
+            key = plain_sql.bound(Step, "process", self._process_id)
+            rows = plain_sql.fetch_all(_results_sql(), [key, StepStatus.DONE])
+            result = Step._meta.get_field("result")
+            stored = {name: plain_sql.orm_value(result, value) for name, value in rows}
+            self._known = {**stored, **self._known}
+        return self._known
+
+    def __getitem__(self, name: str) -> dict[str, Any]:
+        if name in self._known:
+            return self._known[name]
+        return self._read_stored()[name]
+
+    def __setitem__(self, name: str, value: dict[str, Any]) -> None:
+        self._known[name] = value
+
+    def __delitem__(self, name: str) -> None:
+        del self._read_stored()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._read_stored())
+
+    def __len__(self) -> int:
+        return len(self._read_stored())
 
 
-def _send_next(process: Process, *, after: int, results: dict[str, dict[str, Any]]) -> None:
+def _send_next(process: Process, *, after: int, results: Results) -> None:
     following = definition_for(process.kind).next_step(after, _context(process, results))
     if following is None:
         lifecycle.process_finish(process=process, status=ProcessStatus.COMPLETED)
@@ -266,7 +299,7 @@ def _execute_locked(step_id: UUID, process_id: UUID) -> str | tuple[AfterCommit,
     if not (_unprocessed(step) if effect else _claim(step)):
         return "ignored: already processed"
     lifecycle.process_wake(process=process)
-    results = _results(process)
+    results = StepResults(process)
     result = definition.run(_context(process, results))
     if effect is not None:
         return effect, result
@@ -350,22 +383,18 @@ def _settle_effect(
             status=status,
             attempt=step.attempts,
         )
-        _complete(process, step, result, _results(process))
+        _complete(process, step, result, StepResults(process))
     return "done"
 
 
-def _complete(
-    process: Process, step: Step, result: dict[str, Any], results: dict[str, dict[str, Any]]
-) -> None:
+def _complete(process: Process, step: Step, result: dict[str, Any], results: Results) -> None:
     """The step done, traced, and the next step's command, in the caller's transaction (one
     trace write for both)."""
     with trace_batch():
         _complete_step(process, step, result, results)
 
 
-def _complete_step(
-    process: Process, step: Step, result: dict[str, Any], results: dict[str, dict[str, Any]]
-) -> None:
+def _complete_step(process: Process, step: Step, result: dict[str, Any], results: Results) -> None:
     step.result = result
     step.status = StepStatus.DONE
     step.done_at = timezone.now()

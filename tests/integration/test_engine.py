@@ -804,3 +804,31 @@ def test_a_step_holds_its_process_row_locked_until_its_transaction_ends() -> Non
         "client_registration",
         True,
     )
+
+
+# --- the results a step is handed ---------------------------------------------------------------
+
+
+def test_earlier_results_are_read_once_and_only_when_a_step_asks_for_one(
+    django_assert_num_queries: Callable[..., Any],
+) -> None:
+    # given a process whose first step is done with a result
+    process = register()
+    Step.objects.filter(process=process, name="create_client").update(
+        status="done", result={"version": 1}
+    )
+
+    # when a run sets the result of the step it completes, and reads it back
+    with django_assert_num_queries(0):
+        results = engine.StepResults(process)
+        results["open_account"] = {"account": "A-1"}
+        assert results["open_account"] == {"account": "A-1"}
+
+    # then asking for any other reads the stored ones, once; what the run set stays its own
+    with django_assert_num_queries(1):
+        assert results.get("create_client") == {"version": 1}
+        assert results.get("send_welcome_email") is None
+        assert dict(results) == {
+            "create_client": {"version": 1},
+            "open_account": {"account": "A-1"},
+        }

@@ -24,11 +24,11 @@ ADA = {"email": "ada@example.com", "first_name": "Ada", "last_name": "Lovelace"}
 ACCEPT = {"orchestration": 6, "choreography": 8}
 DETAILS = {"orchestration": 1, "choreography": 3}
 LOOKUP_ANSWER = {"crm": 2, "sales": 1}  # each component's side of an orchestrated details
-STEP_CREATE_CLIENT = 12  # the client's version goes in with the trace's numbering UPDATE
-STEP_OPEN_ACCOUNT = 11
+STEP_CREATE_CLIENT = 11  # the client's version goes in with the trace's numbering UPDATE
+STEP_OPEN_ACCOUNT = 10  # reads no earlier result: none is read
 # two transactions: the intent, the message claimed with it; the outcome, step done, next (and
 # between them, the message and the erasure tombstone read again)
-STEP_SEND_WELCOME_EMAIL = 23
+STEP_SEND_WELCOME_EMAIL = 21
 DELIVERY_SEND_WELCOME_EMAIL = 24  # the intent and claim; the outcome, one trace write, settle
 STEP_RECORD_WELCOME_EMAIL = 14  # the client locked and bumped in the step's transaction
 DELIVERY_CREATE_CLIENT = 14  # the event's erasure and switches: one read; the version: the bump
